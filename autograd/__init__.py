@@ -1,0 +1,26 @@
+"""tapegrad's engine: eager Tensors that record primitives, reverse-mode differentiation of them.
+
+    >>> import autograd as ag
+    >>> x = ag.tensor([1.0, 2.0], requires_grad=True)
+    >>> (x ** 3).sum().backward()
+    >>> x.grad
+    tensor([ 3., 12.])
+"""
+from __future__ import annotations
+
+from . import ops  # noqa: F401  (registers the primitives)
+from . import methods  # noqa: F401  (binds Tensor operators)
+from .creation import arange, as_generator, eye, full, ones, ones_like, rand, randn, zeros, zeros_like
+from .engine import backward, grad, toposort
+from .errors import DtypeError, GraphError, ShapeError, TapegradError
+from .functional import (
+    abs, add, argmax, argmin, broadcast_to, cat, clamp, clip, concatenate, divide, dot, einsum, exp,
+    expand, expand_dims, flatten, getitem, log, log_softmax, logsumexp, matmul, max, maximum, mean, min,
+    minimum, multiply, negative, pad, permute, power, relu, reshape, sigmoid, sign, softmax, sqrt,
+    squeeze, stack, std, subtract, sum, sum_to, swapaxes, tanh, transpose, unsqueeze, var, view, where,
+)
+from .graph import Node, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .primitive import REGISTRY, Primitive, defprim
+from .tensor import Tensor, tensor
+
+__all__ = [name for name in dir() if not name.startswith("_")]

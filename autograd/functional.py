@@ -1,0 +1,435 @@
+"""The functions users call (NumPy names, PyTorch aliases). Thin wrappers over primitives and
+compositions of them: nothing here has a VJP of its own."""
+from __future__ import annotations
+
+import builtins
+from typing import Any, Sequence
+
+import numpy as np
+
+from .errors import ShapeError, fmt_shape
+from .ops import elementwise as E
+from .ops import linalg as L
+from .ops import reduce as R
+from .ops import shape as S
+from .ops.reduce import normalize_axis
+from .primitive import shape_of
+from .tensor import Tensor, as_tensor_like, tensor
+
+ArrayLike = Any
+
+
+def _t(x: ArrayLike) -> Tensor:
+    return x if isinstance(x, Tensor) else tensor(x)
+
+
+def _pair(x: ArrayLike, y: ArrayLike) -> tuple[Any, Any]:
+    """Bring a binary op's operands to tensors/weak scalars without upcasting float32."""
+    if isinstance(x, Tensor):
+        return x, as_tensor_like(y, x)
+    if isinstance(y, Tensor):
+        return as_tensor_like(x, y), y
+    return tensor(x), y
+
+
+def _axis_arg(axis, dim):
+    return dim if axis is None and dim is not None else axis
+
+
+def _keep_arg(keepdims, keepdim):
+    return keepdim if keepdim is not None else keepdims
+
+
+# --- arithmetic ---------------------------------------------------------------------------------
+def add(x: ArrayLike, y: ArrayLike) -> Tensor:
+    return E.add(*_pair(x, y))
+
+
+def subtract(x: ArrayLike, y: ArrayLike) -> Tensor:
+    return E.sub(*_pair(x, y))
+
+
+def multiply(x: ArrayLike, y: ArrayLike) -> Tensor:
+    return E.mul(*_pair(x, y))
+
+
+def divide(x: ArrayLike, y: ArrayLike) -> Tensor:
+    return E.div(*_pair(x, y))
+
+
+def power(x: ArrayLike, y: ArrayLike) -> Tensor:
+    return E.pow_(*_pair(x, y))
+
+
+def negative(x: ArrayLike) -> Tensor:
+    return E.neg(_t(x))
+
+
+def exp(x: ArrayLike) -> Tensor:
+    return E.exp(_t(x))
+
+
+def log(x: ArrayLike) -> Tensor:
+    return E.log(_t(x))
+
+
+def sqrt(x: ArrayLike) -> Tensor:
+    return E.pow_(_t(x), 0.5)
+
+
+def tanh(x: ArrayLike) -> Tensor:
+    return E.tanh(_t(x))
+
+
+def sigmoid(x: ArrayLike) -> Tensor:
+    return E.sigmoid(_t(x))
+
+
+def relu(x: ArrayLike) -> Tensor:
+    return E.relu(_t(x))
+
+
+def sign(x: ArrayLike) -> Tensor:
+    """Sign as a constant (its derivative is zero almost everywhere)."""
+    return Tensor._make(np.sign(_t(x).data))
+
+
+def abs(x: ArrayLike) -> Tensor:  # noqa: A001 - NumPy's name
+    x = _t(x)
+    return E.mul(x, np.sign(x.data))
+
+
+def where(condition: ArrayLike, x: ArrayLike, y: ArrayLike) -> Tensor:
+    """Pick x where condition holds, else y. Beware: both branches are evaluated (see docs/debugging)."""
+    cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+    if cond.dtype != bool:
+        cond = cond.astype(bool)
+    x, y = _pair(x, y)
+    return E.where(cond, x, y)
+
+
+def maximum(x: ArrayLike, y: ArrayLike) -> Tensor:
+    x, y = _pair(x, y)
+    return E.where(np.asarray(x.data if isinstance(x, Tensor) else x) >= np.asarray(y.data if isinstance(y, Tensor) else y), x, y)
+
+
+def minimum(x: ArrayLike, y: ArrayLike) -> Tensor:
+    x, y = _pair(x, y)
+    return E.where(np.asarray(x.data if isinstance(x, Tensor) else x) <= np.asarray(y.data if isinstance(y, Tensor) else y), x, y)
+
+
+def clip(x: ArrayLike, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+    """Clamp into [min, max]; the gradient flows where x is inside (PyTorch's clamp)."""
+    x = _t(x)
+    lo = -np.inf if min is None else min
+    hi = np.inf if max is None else max
+    inside = (x.data >= lo) & (x.data <= hi)
+    return E.where(inside, x, np.clip(x.data, lo, hi).astype(x.dtype, copy=False))
+
+
+clamp = clip
+
+
+# --- reductions ---------------------------------------------------------------------------------
+def sum(x: ArrayLike, axis=None, keepdims: bool = False, *, dim=None, keepdim=None) -> Tensor:  # noqa: A001
+    x = _t(x)
+    return R.sum_(x, axis=normalize_axis(_axis_arg(axis, dim), x.ndim), keepdims=_keep_arg(keepdims, keepdim))
+
+
+def _count(x: Tensor, axis) -> int:
+    if axis is None:
+        return x.size
+    return int(np.prod([x.shape[a] for a in axis]))
+
+
+def mean(x: ArrayLike, axis=None, keepdims: bool = False, *, dim=None, keepdim=None) -> Tensor:
+    x = _t(x)
+    axes = normalize_axis(_axis_arg(axis, dim), x.ndim)
+    return R.sum_(x, axis=axes, keepdims=_keep_arg(keepdims, keepdim)) * (1.0 / _count(x, axes))
+
+
+def var(x: ArrayLike, axis=None, keepdims: bool = False, ddof: int = 0, *, dim=None, keepdim=None,
+        correction: int | None = None, unbiased: bool | None = None) -> Tensor:
+    """Variance with NumPy's default ddof=0; `correction=`/`unbiased=` accepted as in PyTorch."""
+    x = _t(x)
+    if correction is not None:
+        ddof = correction
+    elif unbiased is not None:
+        ddof = int(unbiased)
+    axes = normalize_axis(_axis_arg(axis, dim), x.ndim)
+    centered = x - mean(x, axes, keepdims=True)
+    n = _count(x, axes)
+    return R.sum_(centered * centered, axis=axes, keepdims=_keep_arg(keepdims, keepdim)) * (1.0 / builtins.max(n - ddof, 1))
+
+
+def std(x: ArrayLike, axis=None, keepdims: bool = False, ddof: int = 0, **kw) -> Tensor:
+    return sqrt(var(x, axis, keepdims, ddof, **kw))
+
+
+def max(x: ArrayLike, axis=None, keepdims: bool = False, *, dim=None, keepdim=None) -> Tensor:  # noqa: A001
+    x = _t(x)
+    _nonempty(x, "max")
+    return R.max_(x, axis=normalize_axis(_axis_arg(axis, dim), x.ndim), keepdims=_keep_arg(keepdims, keepdim))
+
+
+def min(x: ArrayLike, axis=None, keepdims: bool = False, *, dim=None, keepdim=None) -> Tensor:  # noqa: A001
+    return -max(-_t(x), axis, keepdims, dim=dim, keepdim=keepdim)
+
+
+def _nonempty(x: Tensor, op: str) -> None:
+    if x.size == 0:
+        raise ShapeError(f"{op}: the input of shape {fmt_shape(x.shape)} is empty")
+
+
+def argmax(x: ArrayLike, axis=None, keepdims: bool = False, *, dim=None, keepdim=None) -> Tensor:
+    x = _t(x)
+    _nonempty(x, "argmax")
+    return Tensor._make(np.asarray(np.argmax(x.data, axis=_axis_arg(axis, dim), keepdims=_keep_arg(keepdims, keepdim))))
+
+
+def argmin(x: ArrayLike, axis=None, keepdims: bool = False, *, dim=None, keepdim=None) -> Tensor:
+    x = _t(x)
+    _nonempty(x, "argmin")
+    return Tensor._make(np.asarray(np.argmin(x.data, axis=_axis_arg(axis, dim), keepdims=_keep_arg(keepdims, keepdim))))
+
+
+def _stable_shift(x: Tensor, axes) -> np.ndarray:
+    """max over axes as a constant (gradient-free): shifting by it changes no gradient."""
+    m = np.max(x.data, axis=axes, keepdims=True)
+    return np.where(np.isfinite(m), m, 0).astype(x.dtype, copy=False)
+
+
+def logsumexp(x: ArrayLike, axis=None, keepdims: bool = False, *, dim=None, keepdim=None) -> Tensor:
+    x = _t(x)
+    _nonempty(x, "logsumexp")
+    axes = normalize_axis(_axis_arg(axis, dim), x.ndim)
+    keep = _keep_arg(keepdims, keepdim)
+    m = _stable_shift(x, axes)
+    out = log(R.sum_(exp(x - m), axis=axes, keepdims=True)) + m
+    return out if keep else reshape(out, np.sum(x.data, axis=axes).shape if axes is not None else ())
+
+
+def softmax(x: ArrayLike, axis: int = -1, *, dim=None) -> Tensor:
+    x = _t(x)
+    axes = normalize_axis(_axis_arg(axis, dim), x.ndim)
+    e = exp(x - _stable_shift(x, axes))
+    return e / R.sum_(e, axis=axes, keepdims=True)
+
+
+def log_softmax(x: ArrayLike, axis: int = -1, *, dim=None) -> Tensor:
+    x = _t(x)
+    return x - logsumexp(x, _axis_arg(axis, dim), keepdims=True)
+
+
+# --- shapes ---------------------------------------------------------------------------------------
+def _shape_arg(shape) -> tuple[int, ...]:
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    return tuple(int(s) for s in shape)
+
+
+def reshape(x: ArrayLike, *shape) -> Tensor:
+    x = _t(x)
+    shape = _shape_arg(shape)
+    if -1 in shape:
+        known = int(np.prod([s for s in shape if s != -1]))
+        if shape.count(-1) > 1 or known == 0 or x.size % known:
+            raise ShapeError(f"reshape: cannot reshape {fmt_shape(x.shape)} ({x.size} elements) into {fmt_shape(shape)}")
+        shape = tuple(x.size // known if s == -1 else s for s in shape)
+    if shape == x.shape:
+        return x
+    return S.reshape(x, shape=shape)
+
+
+view = reshape
+
+
+def flatten(x: ArrayLike, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    x = _t(x)
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    s, e = start_dim % x.ndim, end_dim % x.ndim
+    return reshape(x, x.shape[:s] + (int(np.prod(x.shape[s:e + 1])),) + x.shape[e + 1:])
+
+
+def transpose(x: ArrayLike, *axes) -> Tensor:
+    """NumPy's transpose (a permutation, reversed by default); two ints swap like PyTorch's."""
+    x = _t(x)
+    if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+        axes = tuple(axes[0])
+    if not axes:
+        axes = tuple(range(x.ndim))[::-1]
+    elif len(axes) == 2 and x.ndim != 2 or (len(axes) == 2 and set(axes) != {0, 1}):
+        return swapaxes(x, *axes)
+    return permute(x, axes)
+
+
+def permute(x: ArrayLike, *axes) -> Tensor:
+    x = _t(x)
+    axes = _shape_arg(axes)
+    if sorted(a % max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
+        raise ShapeError(f"permute: {axes} is not a permutation of the {x.ndim} axes of {fmt_shape(x.shape)}")
+    axes = tuple(a % x.ndim for a in axes)
+    if axes == tuple(range(x.ndim)):
+        return x
+    return S.transpose(x, axes=axes)
+
+
+def swapaxes(x: ArrayLike, axis1: int, axis2: int) -> Tensor:
+    x = _t(x)
+    axes = list(range(x.ndim))
+    a, b = normalize_axis(axis1, x.ndim)[0], normalize_axis(axis2, x.ndim)[0]
+    axes[a], axes[b] = axes[b], axes[a]
+    return permute(x, axes)
+
+
+def squeeze(x: ArrayLike, axis=None, *, dim=None) -> Tensor:
+    x = _t(x)
+    axis = _axis_arg(axis, dim)
+    axes = normalize_axis(axis, x.ndim) if axis is not None else tuple(i for i, s in enumerate(x.shape) if s == 1)
+    axes = tuple(a for a in axes if x.shape[a] == 1)  # PyTorch: squeezing a non-1 axis is a no-op
+    return reshape(x, tuple(s for i, s in enumerate(x.shape) if i not in axes))
+
+
+def unsqueeze(x: ArrayLike, axis: int) -> Tensor:
+    x = _t(x)
+    a = axis % (x.ndim + 1)
+    return reshape(x, x.shape[:a] + (1,) + x.shape[a:])
+
+
+expand_dims = unsqueeze
+
+
+def broadcast_to(x: ArrayLike, *shape) -> Tensor:
+    x = _t(x)
+    shape = _shape_arg(shape)
+    if shape == x.shape:
+        return x
+    return S.broadcast_to(x, shape=shape)
+
+
+def expand(x: ArrayLike, *shape) -> Tensor:
+    """PyTorch's expand: -1 keeps a size."""
+    x = _t(x)
+    shape = _shape_arg(shape)
+    lead = len(shape) - x.ndim
+    shape = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(shape))
+    return broadcast_to(x, shape)
+
+
+def sum_to(x: ArrayLike, *shape) -> Tensor:
+    return S.sum_to(_t(x), _shape_arg(shape))
+
+
+def concatenate(tensors: Sequence[ArrayLike], axis: int = 0, *, dim=None) -> Tensor:
+    ts = [_t(t) for t in tensors]
+    if not ts:
+        raise ShapeError("concatenate: needs at least one tensor")
+    axis = _axis_arg(axis, dim)
+    normalize_axis(axis, ts[0].ndim)
+    return S.concatenate(*ts, axis=axis)
+
+
+cat = concatenate
+
+
+def stack(tensors: Sequence[ArrayLike], axis: int = 0, *, dim=None) -> Tensor:
+    ts = [_t(t) for t in tensors]
+    if not ts:
+        raise ShapeError("stack: needs at least one tensor")
+    shapes = {t.shape for t in ts}
+    if len(shapes) > 1:
+        raise ShapeError(f"stack: all tensors must have the same shape, got {', '.join(fmt_shape(t.shape) for t in ts)}")
+    axis = _axis_arg(axis, dim)
+    return concatenate([unsqueeze(t, axis) for t in ts], axis)
+
+
+def pad(x: ArrayLike, pad_width, mode: str = "constant", constant_values: float = 0) -> Tensor:
+    """NumPy's pad (constant mode): `pad_width` is an int, a (before, after) pair, or one per axis."""
+    x = _t(x)
+    if mode != "constant":
+        raise NotImplementedError(f"pad: mode {mode!r} is not supported (only 'constant')")
+    widths = np.broadcast_to(np.asarray(pad_width, dtype=int), (x.ndim, 2)) if x.ndim else np.zeros((0, 2), int)
+    if (widths < 0).any():
+        raise ShapeError(f"pad: negative widths {widths.tolist()} for input {fmt_shape(x.shape)}")
+    shape = tuple(int(s + a + b) for s, (a, b) in zip(x.shape, widths))
+    index = tuple(slice(int(a), int(a) + s) for s, (a, _) in zip(x.shape, widths))
+    out = S.pad(x, index=index, shape=shape)
+    if constant_values != 0:
+        fill = np.full(shape, constant_values, dtype=x.dtype)
+        fill[index] = 0
+        out = out + fill
+    return out
+
+
+def _is_basic(index) -> bool:
+    items = index if isinstance(index, tuple) else (index,)
+    return all(isinstance(i, (int, np.integer, slice)) or i is None or i is Ellipsis for i in items)
+
+
+def _normalize_index(index):
+    """Tensor indices become arrays; boolean masks become integer index arrays."""
+    items = index if isinstance(index, tuple) else (index,)
+    out = []
+    for i in items:
+        if isinstance(i, Tensor):
+            i = i.data
+        if isinstance(i, list):
+            i = np.asarray(i)
+        if isinstance(i, np.ndarray) and i.dtype == bool:
+            out.extend(np.nonzero(i))
+            continue
+        out.append(i)
+    return tuple(out)
+
+
+def getitem(x: ArrayLike, index) -> Tensor:
+    """x[index]: basic indexing is a `slice` (a view), integer arrays and masks a `take` (a gather)."""
+    x = _t(x)
+    index = _normalize_index(index)
+    if _is_basic(index):
+        return S.slice_(x, index=index)
+    return S.take(x, index=index)
+
+
+# --- contractions -----------------------------------------------------------------------------------
+def matmul(x: ArrayLike, y: ArrayLike) -> Tensor:
+    return L.matmul(*_pair(x, y))
+
+
+def dot(x: ArrayLike, y: ArrayLike) -> Tensor:
+    return matmul(x, y)
+
+
+def einsum(subscripts: str, *operands: ArrayLike) -> Tensor:
+    """NumPy's einsum over two or more operands; '...' and implicit output are expanded first."""
+    ts = [_t(o) for o in operands]
+    spec = _explicit_subscripts(subscripts.replace(" ", ""), [t.ndim for t in ts])
+    return L.einsum(*ts, subscripts=spec)
+
+
+def _explicit_subscripts(spec: str, ndims: list[int]) -> str:
+    ins, arrow, out = spec.partition("->")
+    terms = ins.split(",")
+    if len(terms) != len(ndims):
+        raise ShapeError(f"einsum: {spec!r} names {len(terms)} operands, got {len(ndims)}")
+    used = set(spec) - set(",->.")
+    spare = [c for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in used]
+    n_ell = 0
+    for term, nd in zip(terms, ndims):
+        if "..." in term:
+            n_ell = builtins.max(n_ell, nd - (len(term) - 3))
+    ell = "".join(spare[:n_ell])
+    new_terms = []
+    for term, nd in zip(terms, ndims):
+        if "..." in term:
+            k = nd - (len(term) - 3)
+            term = term.replace("...", ell[n_ell - k:] if k else "")
+        new_terms.append(term)
+    if not arrow:
+        letters = "".join(new_terms)
+        out = ell + "".join(sorted(c for c in set(letters) if letters.count(c) == 1 and c not in ell))
+    else:
+        out = out.replace("...", ell)
+    return ",".join(new_terms) + "->" + out
+

@@ -1,0 +1,119 @@
+"""Contractions: matmul (BLAS) and einsum. Their VJPs are contractions again."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ShapeError, fmt_shape
+from ..primitive import defprim, shape_of
+from .shape import broadcast_to, reshape, sum_to, transpose
+
+
+def _swap_last(t):
+    nd = len(shape_of(t))
+    return transpose(t, axes=tuple(range(nd - 2)) + (nd - 1, nd - 2))
+
+
+def _matmul_check(x, y):
+    xs, ys = np.shape(x), np.shape(y)
+    if len(xs) == 0 or len(ys) == 0:
+        raise ShapeError(f"matmul: operands must have at least one dimension, got {fmt_shape(xs)} @ {fmt_shape(ys)}")
+    k1 = xs[-1]
+    k2 = ys[-2] if len(ys) > 1 else ys[0]
+    if k1 != k2:
+        raise ShapeError(
+            f"matmul: {fmt_shape(xs)} @ {fmt_shape(ys)}: inner dimensions differ ({k1} vs {k2})"
+        )
+
+
+def _matmul_vjp_x(g, ans, x, y):
+    xs, ys = shape_of(x), shape_of(y)
+    if len(xs) == 1 and len(ys) == 1:
+        return g * y
+    if len(ys) == 1:  # (..., m, k) @ (k,) -> (..., m)
+        return reshape(g, shape_of(g) + (1,)) * y
+    if len(xs) == 1:  # (k,) @ (..., k, n) -> (..., n)
+        gx = reshape(g, shape_of(g)[:-1] + (1, shape_of(g)[-1])) @ _swap_last(y)
+        return reshape(sum_to(gx, (1, xs[0])), xs)
+    return sum_to(g @ _swap_last(y), xs)
+
+
+def _matmul_vjp_y(g, ans, x, y):
+    xs, ys = shape_of(x), shape_of(y)
+    if len(xs) == 1 and len(ys) == 1:
+        return g * x
+    if len(xs) == 1:  # (k,) @ (..., k, n)
+        return reshape(x, (xs[0], 1)) * reshape(g, shape_of(g)[:-1] + (1, shape_of(g)[-1]))
+    if len(ys) == 1:  # (..., m, k) @ (k,)
+        gy = _swap_last(x) @ reshape(g, shape_of(g) + (1,))
+        return reshape(sum_to(gy, (ys[0], 1)), ys)
+    return sum_to(_swap_last(x) @ g, ys)
+
+
+def _matmul_examples(draw, S):
+    m, k, n = (draw(S.st.integers(1, 4)) for _ in range(3))
+    batch = draw(S.st.sampled_from([(), (2,), (3, 1)]))
+    xs = draw(S.st.sampled_from([(k,), batch + (m, k), (m, k)]))
+    ys = draw(S.st.sampled_from([(k,), batch + (k, n), (k, n)]))
+    return (draw(S.tensors(shape=S.st.just(xs))), draw(S.tensors(shape=S.st.just(ys)))), {}
+
+
+matmul = defprim(
+    "matmul", np.matmul, _matmul_vjp_x, _matmul_vjp_y,
+    check=_matmul_check, examples=_matmul_examples, domain=("real", "real"),
+)
+
+
+def _einsum(*xs, subscripts):
+    """Einstein summation over explicit subscripts ('ij,jk->ik'); contractions reach BLAS."""
+    return np.einsum(subscripts, *xs, optimize=True)
+
+
+def _einsum_check(*xs, subscripts):
+    ins, _ = subscripts.split("->")
+    terms = ins.split(",")
+    if len(terms) != len(xs):
+        raise ShapeError(f"einsum: {subscripts!r} names {len(terms)} operands, got {len(xs)}")
+    sizes: dict[str, int] = {}
+    for term, x in zip(terms, xs):
+        shape = np.shape(x)
+        if len(term) != len(shape):
+            raise ShapeError(f"einsum: operand {term!r} has {len(term)} indices but shape {fmt_shape(shape)}")
+        for letter, size in zip(term, shape):
+            if sizes.setdefault(letter, size) != size:
+                raise ShapeError(f"einsum: index {letter!r} is {sizes[letter]} in one operand and {size} in another ({subscripts!r})")
+
+
+def _einsum_vjp(g, ans, *xs, subscripts):
+    ins, out = subscripts.split("->")
+    terms = ins.split(",")
+    grads = []
+    for i, (term, x) in enumerate(zip(terms, xs)):
+        if not getattr(x, "requires_grad", False):
+            grads.append(None)
+            continue
+        if len(set(term)) != len(term):
+            raise NotImplementedError(f"einsum: the gradient of an operand with a repeated index ({term!r}) is not supported")
+        others = [(t, o) for j, (t, o) in enumerate(zip(terms, xs)) if j != i]
+        available = set(out).union(*[set(t) for t, _ in others])
+        kept = "".join(c for c in term if c in available)
+        spec = ",".join([out] + [t for t, _ in others]) + "->" + kept
+        gi = einsum(g, *[o for _, o in others], subscripts=spec)
+        if kept != term:  # letters only this operand had were summed out: broadcast them back
+            shape = shape_of(x)
+            gi = reshape(gi, tuple(s if c in available else 1 for c, s in zip(term, shape)))
+            gi = broadcast_to(gi, shape)
+        grads.append(gi)
+    return tuple(grads)
+
+
+def _einsum_examples(draw, S):
+    spec = draw(S.st.sampled_from(["ij,jk->ik", "bij,bjk->bik", "ij,ij->", "i,j->ij", "ijk,k->ij", "ij,k->i", "ij,jk,k->i"]))
+    ins, _ = spec.split("->")
+    size = {c: draw(S.st.integers(1, 3)) for c in sorted(set(ins) - {","})}
+    xs = tuple(draw(S.tensors(shape=S.st.just(tuple(size[c] for c in t)))) for t in ins.split(","))
+    return xs, {"subscripts": spec}
+
+
+einsum = defprim(
+    "einsum", _einsum, vjp=_einsum_vjp, check=_einsum_check, examples=_einsum_examples, domain=("real", "..."),
+)

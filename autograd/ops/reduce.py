@@ -1,0 +1,67 @@
+"""Reductions: sum and max. mean, var, logsumexp and the rest are composed from these."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..primitive import defprim, shape_of
+from .shape import broadcast_to, reshape
+
+
+def normalize_axis(axis, ndim: int) -> tuple[int, ...] | None:
+    """None, an int or a sequence -> a sorted tuple of non-negative axes (None means all)."""
+    if axis is None:
+        return None
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    from ..errors import ShapeError
+
+    for a in axes:
+        if not -ndim <= a < max(ndim, 1):
+            raise ShapeError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
+    return tuple(sorted(int(a) % max(ndim, 1) for a in axes))
+
+
+def _kept_shape(in_shape, axis):
+    """The output shape with reduced axes kept as size 1, for broadcasting a cotangent back."""
+    if axis is None:
+        return (1,) * len(in_shape)
+    return tuple(1 if i in axis else s for i, s in enumerate(in_shape))
+
+
+def _sum(x, axis, keepdims):
+    """Sum over `axis` (a tuple or None)."""
+    return np.sum(x, axis=axis, keepdims=keepdims)
+
+
+def _sum_vjp(g, ans, x, axis, keepdims):
+    shape = shape_of(x)
+    if not keepdims:
+        g = reshape(g, _kept_shape(shape, axis))
+    return broadcast_to(g, shape)
+
+
+def _max(x, axis, keepdims):
+    """Largest element over `axis`; the gradient is split evenly between ties."""
+    return np.max(x, axis=axis, keepdims=keepdims)
+
+
+def _max_vjp(g, ans, x, axis, keepdims):
+    shape = shape_of(x)
+    kept = _kept_shape(shape, axis)
+    winners = x.data == ans.data.reshape(kept)  # a constant mask: max is piecewise linear
+    share = winners / np.sum(winners, axis=axis, keepdims=True).astype(x.dtype)
+    if not keepdims:
+        g = reshape(g, kept)
+    return broadcast_to(g, shape) * share.astype(x.dtype)
+
+
+def _reduce_examples(unique):
+    def examples(draw, S):
+        x = draw(S.tensors(shape=S.shapes(min_dims=0, max_dims=3, min_side=1), unique=unique))
+        axis = draw(S.axes(x.ndim))
+        return (x,), {"axis": axis, "keepdims": draw(S.st.booleans())}
+
+    return examples
+
+
+sum_ = defprim("sum", _sum, _sum_vjp, examples=_reduce_examples(False))
+max_ = defprim("max", _max, _max_vjp, save_output=True, examples=_reduce_examples(True), smooth=False)

@@ -1,0 +1,302 @@
+"""Shape primitives. The linear ones come in transpose pairs, each the other's VJP (JAX's idea):
+broadcast_to <-> sum_to, slice <-> pad, take <-> scatter_add, sliding_windows <-> window_sum.
+reshape, transpose and cast are their own kind of transpose (inverse reshape/permutation/cast).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ShapeError, fmt_shape
+from ..primitive import defprim, shape_of
+
+
+# --- reshape / transpose / cast ---------------------------------------------------------------
+def _reshape(x, shape):
+    """View the same elements in a new shape."""
+    return np.reshape(x, shape)
+
+
+def _reshape_check(x, shape):
+    if int(np.prod(shape)) != x.size:
+        raise ShapeError(f"reshape: cannot reshape {fmt_shape(x.shape)} ({x.size} elements) into {fmt_shape(shape)}")
+
+
+def _reshape_examples(draw, S):
+    x = draw(S.tensors(shape=S.shapes(min_dims=0, max_dims=3)))
+    return (x,), {"shape": tuple(draw(S.st.permutations(list(x.shape)))) + (1,)}
+
+
+reshape = defprim(
+    "reshape", _reshape, lambda g, ans, x, shape: reshape(g, shape_of(x)),
+    check=_reshape_check, examples=_reshape_examples, transpose="reshape",
+)
+
+
+def _transpose(x, axes):
+    """Permute the axes (a view)."""
+    return np.transpose(x, axes)
+
+
+def _transpose_examples(draw, S):
+    x = draw(S.tensors(shape=S.shapes(min_dims=1, max_dims=4)))
+    return (x,), {"axes": tuple(draw(S.st.permutations(range(x.ndim))))}
+
+
+transpose = defprim(
+    "transpose", _transpose, lambda g, ans, x, axes: transpose(g, tuple(np.argsort(axes))),
+    examples=_transpose_examples, transpose="transpose",
+)
+
+
+def _cast(x, dtype):
+    """Change the dtype (between float types: the gradient is cast back)."""
+    return x.astype(dtype, copy=False)
+
+
+def _cast_examples(draw, S):
+    return (draw(S.tensors()),), {"dtype": np.float64}
+
+
+cast = defprim("cast", _cast, lambda g, ans, x, dtype: cast(g, x.dtype), examples=_cast_examples)
+
+
+# --- broadcast_to <-> sum_to ------------------------------------------------------------------
+def _broadcast_to(x, shape):
+    """Repeat x along broadcast axes (a read-only view)."""
+    return np.broadcast_to(x, shape)
+
+
+def _sum_to(x, shape):
+    """Sum x down to `shape`: the transpose of broadcasting to x's shape."""
+    shape = tuple(shape)
+    if x.shape == shape:
+        return x
+    lead = x.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape) if s == 1 and x.shape[i + lead] != 1)
+    out = np.sum(x, axis=axes, keepdims=True) if axes else x
+    return out.reshape(shape)
+
+
+def _broadcast_check(x, shape):
+    shape = tuple(shape)
+    ok = len(shape) >= x.ndim and all(a == b or a == 1 for a, b in zip(x.shape[::-1], shape[::-1]))
+    if not ok:
+        raise ShapeError(f"broadcast_to: cannot broadcast {fmt_shape(x.shape)} to {fmt_shape(shape)}")
+
+
+def _sum_to_check(x, shape):
+    shape = tuple(shape)
+    ok = len(shape) <= x.ndim and all(a == b or a == 1 for a, b in zip(shape[::-1], x.shape[::-1]))
+    if not ok:
+        raise ShapeError(f"sum_to: cannot sum {fmt_shape(x.shape)} down to {fmt_shape(shape)}")
+
+
+def _broadcast_examples(draw, S):
+    small, big = draw(S.broadcast_target())
+    return (draw(S.tensors(shape=S.st.just(small))),), {"shape": big}
+
+
+def _sum_to_examples(draw, S):
+    small, big = draw(S.broadcast_target())
+    return (draw(S.tensors(shape=S.st.just(big))),), {"shape": small}
+
+
+broadcast_to = defprim(
+    "broadcast_to", _broadcast_to, lambda g, ans, x, shape: sum_to(g, shape_of(x)),
+    check=_broadcast_check, examples=_broadcast_examples, transpose="sum_to",
+)
+_sum_to_prim = defprim(
+    "sum_to", _sum_to, lambda g, ans, x, shape: broadcast_to(g, shape_of(x)),
+    check=_sum_to_check, examples=_sum_to_examples, transpose="broadcast_to",
+)
+
+
+def sum_to(x, shape):
+    """Reduce a cotangent to an operand's shape; a no-op (no graph node) when shapes agree."""
+    if shape_of(x) == tuple(shape):
+        return x
+    return _sum_to_prim(x, shape=tuple(shape))
+
+
+# --- slice <-> pad (basic indexing and its transpose, zero-embedding) --------------------------
+def _slice(x, index):
+    """Basic indexing x[index]: ints, slices, None and Ellipsis (a view)."""
+    return x[index]
+
+
+def _pad(x, index, shape):
+    """Place x at x_full[index] inside zeros of `shape`: the transpose of `slice` (zero padding)."""
+    out = np.zeros(shape, dtype=x.dtype)
+    out[index] = x
+    return out
+
+
+def _slice_examples(draw, S):
+    x = draw(S.tensors(shape=S.shapes(min_dims=1, max_dims=3, min_side=1)))
+    return (x,), {"index": draw(S.basic_indices(x.shape))}
+
+
+def _pad_examples(draw, S):
+    shape = draw(S.shapes(min_dims=1, max_dims=3, min_side=1))
+    index = draw(S.basic_indices(shape))
+    inner = np.empty(shape)[index].shape
+    return (draw(S.tensors(shape=S.st.just(inner))),), {"index": index, "shape": shape}
+
+
+slice_ = defprim(
+    "slice", _slice, lambda g, ans, x, index: pad(g, index=index, shape=shape_of(x)),
+    examples=_slice_examples, transpose="pad",
+)
+pad = defprim(
+    "pad", _pad, lambda g, ans, x, index, shape: slice_(g, index=index),
+    examples=_pad_examples, transpose="slice",
+)
+
+
+# --- take <-> scatter_add (advanced indexing: gather and its transpose) -----------------------
+def _take(x, index):
+    """Advanced indexing x[index] with integer arrays (a gather; copies)."""
+    return x[index]
+
+
+def _scatter_add(x, index, shape):
+    """Add x into zeros of `shape` at `index`, summing duplicates: the transpose of `take`."""
+    out = np.zeros(shape, dtype=x.dtype)
+    np.add.at(out, index, x)
+    return out
+
+
+def _take_examples(draw, S):
+    x = draw(S.tensors(shape=S.shapes(min_dims=1, max_dims=3, min_side=1)))
+    return (x,), {"index": draw(S.advanced_indices(x.shape))}
+
+
+def _scatter_examples(draw, S):
+    shape = draw(S.shapes(min_dims=1, max_dims=3, min_side=1))
+    index = draw(S.advanced_indices(shape))
+    inner = np.empty(shape)[index].shape
+    return (draw(S.tensors(shape=S.st.just(inner))),), {"index": index, "shape": shape}
+
+
+take = defprim(
+    "take", _take, lambda g, ans, x, index: scatter_add(g, index=index, shape=shape_of(x)),
+    examples=_take_examples, transpose="scatter_add",
+)
+scatter_add = defprim(
+    "scatter_add", _scatter_add, lambda g, ans, x, index, shape: take(g, index=index),
+    examples=_scatter_examples, transpose="take",
+)
+
+
+# --- concatenate (its VJP slices the cotangent back apart) ------------------------------------
+def _concatenate(*xs, axis):
+    """Join tensors along an existing axis."""
+    return np.concatenate(xs, axis=axis)
+
+
+def _concatenate_vjp(g, ans, *xs, axis):
+    grads, start = [], 0
+    ax = axis % g.ndim
+    for x in xs:
+        n = shape_of(x)[ax]
+        index = (slice(None),) * ax + (slice(start, start + n),)
+        grads.append(slice_(g, index=index))
+        start += n
+    return tuple(grads)
+
+
+def _concatenate_check(*xs, axis):
+    first = np.shape(xs[0])
+    for x in xs[1:]:
+        s = np.shape(x)
+        if len(s) != len(first) or any(a != b for i, (a, b) in enumerate(zip(s, first)) if i != axis % len(first)):
+            shapes = ", ".join(fmt_shape(np.shape(x)) for x in xs)
+            raise ShapeError(f"concatenate: shapes {shapes} differ outside axis {axis}")
+
+
+def _concatenate_examples(draw, S):
+    base = list(draw(S.shapes(min_dims=1, max_dims=3, min_side=1)))
+    axis = draw(S.st.integers(0, len(base) - 1))
+    n = draw(S.st.integers(1, 3))
+    xs = []
+    for _ in range(n):
+        base[axis] = draw(S.st.integers(1, 3))
+        xs.append(draw(S.tensors(shape=S.st.just(tuple(base)))))
+    return tuple(xs), {"axis": axis}
+
+
+concatenate = defprim(
+    "concatenate", _concatenate, vjp=_concatenate_vjp, check=_concatenate_check,
+    examples=_concatenate_examples, domain=("real", "..."),
+)
+
+
+# --- sliding_windows <-> window_sum (the basis of convolution and pooling) -------------------
+def window_geometry(in_shape, kernel, stride, dilation):
+    """Output sizes of windows over the trailing len(kernel) axes; errors in the user's terms."""
+    n = len(kernel)
+    if len(in_shape) < n:
+        raise ShapeError(f"sliding_windows: input {fmt_shape(in_shape)} has fewer than {n} spatial axes")
+    out = []
+    for size, k, s, d in zip(in_shape[-n:], kernel, stride, dilation):
+        span = d * (k - 1) + 1
+        if span > size:
+            raise ShapeError(
+                f"sliding_windows: kernel {fmt_shape(kernel)} (dilation {fmt_shape(dilation)}) spans {span} "
+                f"but the input {fmt_shape(in_shape)} has only {size} along that axis"
+            )
+        out.append((size - span) // s + 1)
+    return tuple(out)
+
+
+def _sliding_windows(x, kernel, stride, dilation):
+    """Strided view of every window: (..., *out_spatial, *kernel), no copy."""
+    n = len(kernel)
+    out = window_geometry(x.shape, kernel, stride, dilation)
+    st = x.strides
+    strides = st[:-n] + tuple(a * s for a, s in zip(st[-n:], stride)) + tuple(a * d for a, d in zip(st[-n:], dilation))
+    return np.lib.stride_tricks.as_strided(x, x.shape[:-n] + out + tuple(kernel), strides, writeable=False)
+
+
+def _window_sum(x, shape, kernel, stride, dilation):
+    """Add every window back to where it came from: the transpose of sliding_windows.
+
+    A loop over the k*k kernel offsets adding whole strided slices (Chainer's col2im): k*k NumPy
+    calls per step, never a Python loop over pixels and never np.add.at.
+    """
+    n = len(kernel)
+    out_sp = x.shape[-2 * n:-n]
+    res = np.zeros(shape, dtype=x.dtype)
+    lead = (slice(None),) * (len(shape) - n)
+    for offset in np.ndindex(*kernel):
+        dst = lead + tuple(
+            slice(o * d, o * d + s * (m - 1) + 1, s) for o, d, s, m in zip(offset, dilation, stride, out_sp)
+        )
+        res[dst] += x[(Ellipsis,) + offset]
+    return res
+
+
+def _windows_examples(draw, S):
+    shape, kernel, stride, dilation = draw(S.window_geometries())
+    return (draw(S.tensors(shape=S.st.just(shape))),), {"kernel": kernel, "stride": stride, "dilation": dilation}
+
+
+def _window_sum_examples(draw, S):
+    shape, kernel, stride, dilation = draw(S.window_geometries())
+    out = window_geometry(shape, kernel, stride, dilation)
+    x_shape = shape[: len(shape) - len(kernel)] + out + kernel
+    params = {"shape": shape, "kernel": kernel, "stride": stride, "dilation": dilation}
+    return (draw(S.tensors(shape=S.st.just(x_shape))),), params
+
+
+sliding_windows = defprim(
+    "sliding_windows", _sliding_windows,
+    lambda g, ans, x, kernel, stride, dilation: window_sum(
+        g, shape=shape_of(x), kernel=kernel, stride=stride, dilation=dilation),
+    examples=_windows_examples, transpose="window_sum",
+)
+window_sum = defprim(
+    "window_sum", _window_sum,
+    lambda g, ans, x, shape, kernel, stride, dilation: sliding_windows(g, kernel=kernel, stride=stride, dilation=dilation),
+    examples=_window_sum_examples, transpose="sliding_windows",
+)

@@ -1,0 +1,124 @@
+"""The registry: every primitive is declared once here-through, with its forward, VJPs and test domain.
+
+A primitive is: a forward on ndarrays (one NumPy call where possible), a VJP for each differentiable
+argument written in Tensor operations (so VJPs are themselves differentiable: grad-of-grad is free),
+and what the test generator needs to draw valid inputs. Everything else in tapegrad is composed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .errors import DtypeError, ShapeError, TapegradError, fmt_shape
+from .graph import Node, _Mode
+from .tensor import Tensor
+
+#: name -> Primitive, in declaration order. Tests iterate over this.
+REGISTRY: dict[str, "Primitive"] = {}
+
+VJP = Callable[..., Any]
+
+
+@dataclass(eq=False)
+class Primitive:
+    """A differentiable operation: `prim(*args, **params) -> Tensor`.
+
+    vjps: one function per positional argument, `vjp(g, ans, *args, **params) -> Tensor`, or None for
+        an argument that is never differentiable; `g` is the output cotangent, `ans` the output
+        (a Tensor when `save_output` is set, else None). A single callable instead of a tuple is a
+        VJP for variadic primitives: `vjp(g, ans, *args, **params) -> tuple`, one entry per argument.
+    domain: per positional argument, the values tests draw: 'real', 'positive', 'nonzero', 'unit'
+        (open interval -1..1), 'bool' (a mask, not differentiable), or 'const' (not an array).
+    examples: for primitives whose arguments are not plain broadcastable arrays: a function
+        `examples(draw, strategies) -> (args, params)` used by `autograd.testing`.
+    transpose: for a linear primitive, the name of the primitive that is its transpose (and VJP).
+    check: optional `check(*arrays, **params)` that raises a clear ShapeError before NumPy does.
+    """
+
+    name: str
+    forward: Callable[..., np.ndarray]
+    vjps: Sequence[VJP | None] | VJP
+    domain: tuple[str, ...] = ("real",)
+    save_output: bool = False
+    examples: Callable | None = None
+    transpose: str | None = None
+    check: Callable | None = None
+    smooth: bool = True  # False: second-order finite differences are meaningless (kinks)
+    doc: str = ""
+    variadic: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        self.variadic = callable(self.vjps) and not isinstance(self.vjps, (tuple, list))
+        if not self.doc:
+            self.doc = (self.forward.__doc__ or "").strip().split("\n")[0]
+
+    def __call__(self, *args: Any, **params: Any) -> Tensor:
+        arrays = [a.data if isinstance(a, Tensor) else a for a in args]
+        if self.check is not None:
+            self.check(*arrays, **params)
+        try:
+            out = self.forward(*arrays, **params)
+        except TapegradError:
+            raise
+        except (ValueError, IndexError, TypeError) as exc:
+            raise _forward_error(self, exc, arrays, params) from None
+        if type(out) is not np.ndarray:
+            out = np.asarray(out)
+        if _Mode.grad_enabled:
+            for a in args:
+                if isinstance(a, Tensor) and a.requires_grad:
+                    node = Node(
+                        self,
+                        args,
+                        params,
+                        out if self.save_output else None,
+                        tuple([b._version if isinstance(b, Tensor) else 0 for b in args]),
+                    )
+                    if _Mode.record_hook is not None:
+                        _Mode.record_hook(node, out)
+                    return Tensor._make(out, node)
+        return Tensor._make(out)
+
+    def __repr__(self) -> str:
+        return f"<primitive {self.name}>"
+
+
+def defprim(
+    name: str,
+    forward: Callable[..., np.ndarray],
+    *vjps: VJP | None,
+    vjp: VJP | None = None,
+    **options: Any,
+) -> Primitive:
+    """Declare and register a primitive. Re-declaring a name is an error (one place per primitive)."""
+    if name in REGISTRY:
+        raise ValueError(f"defprim: a primitive named {name!r} is already registered")
+    prim = Primitive(name, forward, vjp if vjp is not None else tuple(vjps), **options)
+    REGISTRY[name] = prim
+    return prim
+
+
+def unregister(name: str) -> None:
+    """Remove a user primitive (tests register temporary ones)."""
+    REGISTRY.pop(name, None)
+
+
+def _forward_error(prim: Primitive, exc: Exception, arrays, params) -> TapegradError:
+    shapes = ", ".join(fmt_shape(np.shape(a)) for a in arrays if isinstance(a, np.ndarray))
+    message = str(exc).split("\n")[0]
+    detail = f"{prim.name}: {message} (input shapes {shapes}"
+    if params:
+        short = ", ".join(f"{k}={v!r}" for k, v in params.items() if len(repr(v)) < 60)
+        if short:
+            detail += f"; {short}"
+    detail += ")"
+    if isinstance(exc, TypeError):
+        return DtypeError(detail)
+    return ShapeError(detail)
+
+
+def shape_of(a: Any) -> tuple[int, ...]:
+    """Shape of a Tensor, an ndarray or a Python scalar."""
+    return a.data.shape if isinstance(a, Tensor) else np.shape(a)
