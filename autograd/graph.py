@@ -27,10 +27,13 @@ class _Mode:
 class Node:
     """One recorded primitive application; `Tensor._node` points here for non-leaf tensors."""
 
-    __slots__ = ("prim", "args", "params", "out", "versions", "freed", "source", "extra", "scope", "__weakref__")
+    __slots__ = ("prim", "args", "params", "out", "versions", "shape", "dtype", "freed", "source", "extra",
+                 "scope", "__weakref__")
 
-    def __init__(self, prim, args: tuple, params: dict, out, versions: tuple) -> None:
+    def __init__(self, prim, args: tuple, params: dict, out, versions: tuple, shape: tuple, dtype) -> None:
         self.prim = prim
+        self.shape = shape  # of the output, kept for drawings and error messages after it is gone
+        self.dtype = dtype
         self.args = args
         self.params = params
         self.out = out  # output ndarray, kept only when the primitive's VJP reads it

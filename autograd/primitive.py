@@ -75,6 +75,8 @@ class Primitive:
                         params,
                         out if self.save_output else None,
                         tuple([b._version if isinstance(b, Tensor) else 0 for b in args]),
+                        out.shape,
+                        out.dtype,
                     )
                     if _Mode.record_hook is not None:
                         _Mode.record_hook(node, out)
