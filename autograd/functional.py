@@ -267,7 +267,7 @@ def transpose(x: ArrayLike, *axes) -> Tensor:
 def permute(x: ArrayLike, *axes) -> Tensor:
     x = _t(x)
     axes = _shape_arg(axes)
-    if sorted(a % max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
+    if sorted(a % builtins.max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
         raise ShapeError(f"permute: {axes} is not a permutation of the {x.ndim} axes of {fmt_shape(x.shape)}")
     axes = tuple(a % x.ndim for a in axes)
     if axes == tuple(range(x.ndim)):

@@ -1,0 +1,6 @@
+"""Public testing tools: gradient checks and Hypothesis strategies for users' own code."""
+from . import strategies
+from .gradcheck import GradientCheckError, check_grads
+from .primitive_check import check_primitive, check_primitive_once
+
+__all__ = ["check_grads", "check_primitive", "check_primitive_once", "GradientCheckError", "strategies"]

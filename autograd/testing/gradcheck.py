@@ -1,0 +1,150 @@
+"""`check_grads`: compare reverse-mode gradients with float64 finite differences.
+
+Order 1 compares the VJP of a random projection of the output against central differences;
+small inputs are checked entry by entry (so a failure names the worst entries), large ones along a
+random direction (HIPS autograd's trick: one pair of function calls per argument). Order 2 applies
+the same check to the gradient function itself, built with `create_graph=True`.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ..engine import grad
+from ..errors import fmt_shape
+from ..tensor import Tensor
+
+#: inputs with at most this many elements are checked entry by entry
+ENTRYWISE_LIMIT = 256
+
+
+class GradientCheckError(AssertionError):
+    """Analytic and numeric gradients disagree; the message names the argument and the worst entries."""
+
+
+def _to64(a: Any) -> Tensor | Any:
+    if isinstance(a, Tensor):
+        a = a.data
+    if isinstance(a, np.ndarray) and a.dtype.kind == "f":
+        return Tensor(a.astype(np.float64), requires_grad=True)
+    if isinstance(a, float):
+        return Tensor(np.float64(a), requires_grad=True)
+    return a
+
+
+def _value(f: Callable, args: Sequence[Any]) -> np.ndarray:
+    out = f(*args)  # recorded: at order 2, f itself takes gradients of its inputs
+    return np.asarray(out.data if isinstance(out, Tensor) else out, dtype=np.float64)
+
+
+def check_grads(
+    f: Callable[..., Tensor],
+    *args: Any,
+    order: int = 2,
+    eps: float = 1e-6,
+    rtol: float = 1e-5,
+    atol: float = 1e-6,
+    rng: np.random.Generator | int | None = 0,
+    argnums: Sequence[int] | None = None,
+) -> None:
+    """Raise GradientCheckError unless f's gradients (up to `order`) match finite differences.
+
+    Float arrays and Tensors among `args` are differentiated (in float64); anything else is passed
+    through unchanged. `argnums` restricts which arguments are checked.
+    """
+    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    xs = [_to64(a) for a in args]
+    diff = [i for i, a in enumerate(xs) if isinstance(a, Tensor) and (argnums is None or i in argnums)]
+    for i, a in enumerate(xs):
+        if isinstance(a, Tensor) and i not in diff:
+            xs[i] = Tensor(a.data)  # constant: not differentiated
+    if not diff:
+        raise ValueError("check_grads: no floating-point argument to differentiate")
+    _check_order1(f, xs, diff, eps, rtol, atol, gen, order_label=1)
+    if order >= 2:
+        out_shape = _value(f, xs).shape
+        v = gen.standard_normal(out_shape)
+        ws = {i: gen.standard_normal(xs[i].shape) for i in diff}
+
+        def grad_projection(*ys):
+            """<grad of <f, v>, w>: its gradient is a Hessian-vector product."""
+            out = f(*ys)
+            total = Tensor(np.float64(0.0))
+            if not out.requires_grad:
+                return total
+            gs = grad((out * v).sum(), [ys[i] for i in diff], create_graph=True, allow_unused=True)
+            for i, g in zip(diff, gs):
+                if g is not None:  # a constant g still counts: its finite differences must then be 0
+                    total = total + (g * ws[i]).sum()
+            return total
+
+        _check_order1(grad_projection, xs, diff, eps, rtol, atol, gen, order_label=2)
+
+
+def _check_order1(f, xs, diff, eps, rtol, atol, gen, order_label: int) -> None:
+    out = f(*xs)
+    if not isinstance(out, Tensor):
+        raise TypeError(f"check_grads: the function must return a Tensor, got {type(out).__name__}")
+    v = gen.standard_normal(out.shape)
+    if out.requires_grad:
+        analytic = grad((out * v).sum(), [xs[i] for i in diff], allow_unused=True)
+    else:
+        analytic = [None] * len(diff)
+
+    def projected(ys) -> float:
+        return float(np.sum(_value(f, ys) * v))
+
+    for i, g in zip(diff, analytic):
+        x = xs[i]
+        g = np.zeros(x.shape) if g is None else np.asarray(g.data, dtype=np.float64)
+        if g.shape != x.shape:
+            raise GradientCheckError(
+                f"check_grads: order {order_label}, argument {i}: gradient shape {fmt_shape(g.shape)} "
+                f"differs from the argument's {fmt_shape(x.shape)}"
+            )
+        if x.size <= ENTRYWISE_LIMIT:
+            numeric = np.zeros(x.shape)
+            for idx in np.ndindex(*x.shape):
+                numeric[idx] = _central(projected, xs, i, _unit(x.shape, idx), eps)
+            _compare_entries(g, numeric, i, order_label, rtol, atol)
+        else:
+            u = gen.standard_normal(x.shape)
+            numeric = _central(projected, xs, i, u, eps)
+            exact = float(np.sum(g * u))
+            if not np.isclose(exact, numeric, rtol=rtol, atol=atol * np.sqrt(x.size)):
+                raise GradientCheckError(
+                    f"check_grads: order {order_label}, argument {i} (shape {fmt_shape(x.shape)}): directional "
+                    f"derivative along a random direction: analytic {exact:.8g}, numeric {numeric:.8g}"
+                )
+
+
+def _unit(shape, idx) -> np.ndarray:
+    u = np.zeros(shape)
+    u[idx] = 1.0
+    return u
+
+
+def _central(projected, xs, i, direction, eps) -> float:
+    base = xs[i].data
+    plus = list(xs)
+    plus[i] = Tensor(base + eps * direction, requires_grad=True)
+    minus = list(xs)
+    minus[i] = Tensor(base - eps * direction, requires_grad=True)
+    return (projected(plus) - projected(minus)) / (2 * eps)
+
+
+def _compare_entries(analytic: np.ndarray, numeric: np.ndarray, i: int, order: int, rtol: float, atol: float) -> None:
+    bad = ~np.isclose(analytic, numeric, rtol=rtol, atol=atol)
+    if not bad.any():
+        return
+    err = np.abs(analytic - numeric)
+    worst = np.argsort(err, axis=None)[::-1][: min(5, int(bad.sum()))]
+    lines = []
+    for flat in worst:
+        idx = np.unravel_index(flat, analytic.shape)
+        lines.append(f"  [{', '.join(map(str, idx))}]: analytic {analytic[idx]:.8g}, numeric {numeric[idx]:.8g}")
+    raise GradientCheckError(
+        f"check_grads: order {order}, argument {i} (shape {fmt_shape(analytic.shape)}): {int(bad.sum())} of "
+        f"{analytic.size} entries differ (rtol={rtol}, atol={atol}); worst:\n" + "\n".join(lines)
+    )

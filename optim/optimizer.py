@@ -1,0 +1,232 @@
+"""`Optimizer`: parameter groups, per-parameter state, zero_grad, and PyTorch-shaped state dicts.
+
+Subclasses write one method, `_update(p, g, state, group)`, that changes the ndarray `p` in place
+from the gradient array `g`. The base class does the rest once: it skips parameters without a
+gradient, hands the gradient over in the parameter's dtype (float32 stays float32), runs the update
+under `no_grad`, and bumps the parameter's version counter so that a graph which saved the old value
+refuses to backward through it.
+
+Updates are NumPy in-place ops on whole arrays (`out=`), never Tensor ops: a step records nothing
+and allocates little.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Any, Callable, Iterable, Mapping
+
+import numpy as np
+
+from autograd import Tensor, enable_grad, no_grad
+from autograd.errors import ShapeError, fmt_shape
+
+ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
+
+
+def _check(ok: bool, who: str, message: str) -> None:
+    if not ok:
+        raise ValueError(f"{who}: {message}")
+
+
+def check_lr(who: str, lr: float) -> None:
+    _check(lr >= 0.0, who, f"invalid learning rate: {lr}")
+
+
+def check_eps(who: str, eps: float) -> None:
+    _check(eps >= 0.0, who, f"invalid epsilon value: {eps}")
+
+
+def check_weight_decay(who: str, weight_decay: float) -> None:
+    _check(weight_decay >= 0.0, who, f"invalid weight_decay value: {weight_decay}")
+
+
+def check_momentum(who: str, momentum: float) -> None:
+    _check(momentum >= 0.0, who, f"invalid momentum value: {momentum}")
+
+
+class Optimizer:
+    """Base of every optimizer: holds `param_groups` (dicts of params + options) and `state`."""
+
+    def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
+        self.defaults = dict(defaults)
+        self._validate(self.defaults)
+        self.state: dict[Tensor, dict[str, Any]] = {}
+        self.param_groups: list[dict[str, Any]] = []
+        if isinstance(params, Tensor):
+            raise TypeError(
+                f"{type(self).__name__}: params should be an iterable of Tensors or of dicts, but got a Tensor "
+                "(wrap it in a list: [param])"
+            )
+        groups = list(params)
+        if not groups:
+            raise ValueError(f"{type(self).__name__} got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for group in groups:
+            self.add_param_group(group)
+
+    # --- hooks for subclasses -----------------------------------------------------------------
+    def _validate(self, options: Mapping[str, Any]) -> None:
+        """Raise ValueError naming the optimizer for bad hyperparameters (defaults and each group)."""
+
+    def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
+        raise NotImplementedError(f"{type(self).__name__} does not implement _update")
+
+    # --- groups -------------------------------------------------------------------------------
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group of parameters with its own options; missing options take the defaults."""
+        who = type(self).__name__
+        if not isinstance(param_group, dict):
+            raise TypeError(f"{who}: a param group must be a dict, got {type(param_group).__name__}")
+        group = dict(param_group)
+        params = group.get("params")
+        if params is None:
+            raise ValueError(f"{who}: a param group needs a 'params' entry")
+        if isinstance(params, Tensor):
+            params = [params]
+        elif isinstance(params, set):
+            raise TypeError(f"{who}: optimizer parameters need to be an ordered collection, not a set")
+        params = list(params)
+        for i, p in enumerate(params):
+            if not isinstance(p, Tensor):
+                raise TypeError(f"{who} can only optimize Tensors, but param {i} of the group is {type(p).__name__}")
+            if not p.is_leaf:
+                raise ValueError(f"{who} can't optimize a non-leaf Tensor (param {i}, shape {fmt_shape(p.shape)})")
+        if len({id(p) for p in params}) != len(params):
+            warnings.warn(
+                f"{who}: a parameter group contains duplicate parameters; each is updated once per duplicate",
+                UserWarning,
+                stacklevel=2,
+            )
+        group["params"] = params
+        for name, default in self.defaults.items():
+            group.setdefault(name, default)
+        self._validate(group)
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        if any(id(p) in seen for p in params):
+            raise ValueError(f"{who}: some parameters appear in more than one parameter group")
+        self.param_groups.append(group)
+
+    # --- gradients ----------------------------------------------------------------------------
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget gradients: drop them (default, cheapest) or zero them in place."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                g = p.grad
+                if g is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                elif g._node is not None or not g.data.flags.writeable:
+                    p.grad = Tensor._make(np.zeros_like(p.grad.data))  # detach from a create_graph graph
+                else:
+                    g.data.fill(0)
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Update every parameter that has a gradient; return `closure()`'s loss if given."""
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        with no_grad():
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    state = self.state.get(p)
+                    if state is None:
+                        state = self.state[p] = {}
+                    self._update(p.data, self._grad_array(p), state, group)
+                    p._version += 1
+        return loss
+
+    def _grad_array(self, p: Tensor) -> np.ndarray:
+        """The gradient as an ndarray of p's shape and dtype (read-only by contract: never written)."""
+        g = p.grad.data
+        if g.shape != p.data.shape:
+            raise ShapeError(
+                f"{type(self).__name__}.step: gradient shape {fmt_shape(g.shape)} does not match parameter shape "
+                f"{fmt_shape(p.data.shape)}"
+            )
+        if g.dtype != p.data.dtype:
+            g = g.astype(p.data.dtype)
+        return g
+
+    # --- checkpoints --------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """{'state': {index: {name: copied array or number}}, 'param_groups': [{options, 'params': [indices]}]}.
+
+        Parameters are numbered in group order, as in PyTorch, so the dict does not refer to tensors.
+        """
+        index: dict[int, int] = {}
+        groups = []
+        for group in self.param_groups:
+            ids = []
+            for p in group["params"]:
+                ids.append(index.setdefault(id(p), len(index)))
+            packed = {k: v for k, v in group.items() if k != "params"}
+            packed["params"] = ids
+            groups.append(packed)
+        state = {}
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p in self.state:
+                    state[index[id(p)]] = {k: _copy(v) for k, v in self.state[p].items()}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Restore options and state saved by `state_dict()`; arrays are copied into the parameters' dtypes."""
+        who = f"{type(self).__name__}.load_state_dict"
+        if "state" not in state_dict or "param_groups" not in state_dict:
+            raise KeyError(f"{who}: expected a dict with 'state' and 'param_groups', got keys {sorted(state_dict)}")
+        saved_groups = state_dict["param_groups"]
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(
+                f"{who}: loaded state dict has {len(saved_groups)} parameter groups, this optimizer has "
+                f"{len(self.param_groups)}"
+            )
+        by_index: dict[int, Tensor] = {}
+        for i, (group, saved) in enumerate(zip(self.param_groups, saved_groups)):
+            if len(saved["params"]) != len(group["params"]):
+                raise ValueError(
+                    f"{who}: parameter group {i} has {len(saved['params'])} parameters in the loaded state dict "
+                    f"but {len(group['params'])} in this optimizer"
+                )
+            by_index.update(zip(saved["params"], group["params"]))
+        new_state: dict[Tensor, dict[str, Any]] = {}
+        for k, values in state_dict["state"].items():
+            p = by_index.get(int(k))
+            if p is None:
+                raise ValueError(f"{who}: state for parameter index {k}, which no parameter group lists")
+            entry = {}
+            for name, v in values.items():
+                if isinstance(v, (np.ndarray, Tensor)):
+                    arr = np.asarray(v.data if isinstance(v, Tensor) else v)
+                    if arr.ndim and arr.shape != p.shape:
+                        raise ShapeError(
+                            f"{who}: state '{name}' of parameter {k} has shape {fmt_shape(arr.shape)}, the parameter "
+                            f"has shape {fmt_shape(p.shape)}"
+                        )
+                    v = arr.astype(p.dtype) if arr.ndim else arr.copy()
+                entry[name] = v
+            new_state[p] = entry
+        merged = [
+            group | {k: v for k, v in saved.items() if k != "params"}
+            for group, saved in zip(self.param_groups, saved_groups)
+        ]
+        for group in merged:
+            self._validate(group)
+        for group, options in zip(self.param_groups, merged):
+            group.update(options)
+        self.state = new_state
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            lines.extend(f"    {k}: {v}" for k, v in sorted(group.items()) if k != "params")
+        lines.append(")")
+        return "\n".join(lines)
+
+
+def _copy(v: Any) -> Any:
+    return v.copy() if isinstance(v, np.ndarray) else v

@@ -1,0 +1,10 @@
+"""Hypothesis profiles: 'default' keeps local runs fast; 'ci' (chosen when CI=true, or by
+HYPOTHESIS_PROFILE) draws more examples."""
+import os
+
+from hypothesis import HealthCheck, settings
+
+_common = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile("default", max_examples=20, **_common)
+settings.register_profile("ci", max_examples=60, print_blob=True, **_common)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") == "true" else "default"))
