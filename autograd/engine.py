@@ -101,7 +101,7 @@ def _run(
                         continue
                     if a._node is not None:
                         prev = node_grads.get(a._node)
-                        node_grads[a._node] = r if prev is None else prev + r
+                        node_grads[a._node] = r if prev is None else _sum(prev, r)
                     else:
                         _accumulate(leaf_grads, a, r)
             if not retain_graph:
@@ -113,18 +113,24 @@ def _run(
 
 def _accumulate(table: dict[int, tuple[Tensor, Tensor]], t: Tensor, g: Tensor) -> None:
     prev = table.get(id(t))
-    table[id(t)] = (t, g if prev is None else prev[1] + g)
+    table[id(t)] = (t, g if prev is None else _sum(prev[1], g))
+
+
+def _sum(a: Tensor, b: Tensor) -> Tensor:
+    """Add two cotangents: a recorded add under create_graph, else straight NumPy (no node to make)."""
+    if _Mode.grad_enabled:
+        return a + b
+    return Tensor._make(a.data + b.data)
 
 
 def _apply_vjps(node: Node, g: Tensor, create_graph: bool) -> Sequence[Tensor | None]:
     prim, args, params = node.prim, node.args, node.params
-    for i, a in enumerate(args):
-        if isinstance(a, Tensor) and a._version != node.versions[i]:
-            raise GraphError(
-                f"backward: an input of '{prim.name}' (argument {i}, shape {fmt_shape(a.shape)}) was modified in "
-                f"place after '{prim.name}' saved it (version {node.versions[i]} then, {a._version} now); "
-                "its gradient would be wrong. Use an out-of-place operation, or .clone() before modifying"
-            )
+    versions = 0
+    for a in args:
+        if isinstance(a, Tensor):
+            versions += a._version
+    if versions != node.versions:
+        _raise_modified(node)
     ans = None
     if prim.save_output:
         if create_graph:  # recompute the output as a recorded tensor so its use in the VJP is differentiated
@@ -133,11 +139,23 @@ def _apply_vjps(node: Node, g: Tensor, create_graph: bool) -> Sequence[Tensor | 
             ans = Tensor._make(node.out)
     if prim.variadic:
         return prim.vjps(g, ans, *args, **params)
+    results = []
     vjps = prim.vjps
-    return [
-        vjps[i](g, ans, *args, **params) if isinstance(a, Tensor) and a.requires_grad and vjps[i] is not None else None
-        for i, a in enumerate(args)
-    ]
+    for i, a in enumerate(args):
+        if isinstance(a, Tensor) and a.requires_grad and vjps[i] is not None:
+            results.append(vjps[i](g, ans, *args, **params))
+        else:
+            results.append(None)
+    return results
+
+
+def _raise_modified(node: Node) -> None:
+    changed = [f"argument {i} (shape {fmt_shape(a.shape)})" for i, a in enumerate(node.args) if isinstance(a, Tensor)]
+    raise GraphError(
+        f"backward: an input of '{node.prim.name}' ({' or '.join(changed)}) was modified in place after "
+        f"'{node.prim.name}' saved it; its gradient would be wrong. Use an out-of-place operation, or "
+        ".clone() before modifying"
+    )
 
 
 def _owned(g: Tensor, create_graph: bool) -> Tensor:

@@ -30,14 +30,14 @@ class Node:
     __slots__ = ("prim", "args", "params", "out", "versions", "shape", "dtype", "freed", "source", "extra",
                  "scope", "__weakref__")
 
-    def __init__(self, prim, args: tuple, params: dict, out, versions: tuple, shape: tuple, dtype) -> None:
+    def __init__(self, prim, args: tuple, params: dict, out, versions: int, shape: tuple, dtype) -> None:
         self.prim = prim
         self.shape = shape  # of the output, kept for drawings and error messages after it is gone
         self.dtype = dtype
         self.args = args
         self.params = params
         self.out = out  # output ndarray, kept only when the primitive's VJP reads it
-        self.versions = versions
+        self.versions = versions  # sum of the input tensors' version counters (they only grow)
         self.freed = False
         self.source = None  # the user's source line, captured only in anomaly/profile modes
         self.extra = None  # room for tools (profile timings); never read by backward

@@ -177,26 +177,39 @@ def _order(outputs: tuple[Tensor, ...], follow_grad_of: bool) -> list[tuple[str,
     return order
 
 
-def _node_info(rid: int, node: Node, ids: dict[int, int]) -> NodeInfo:
-    inputs, shapes, dtypes, consts = [], [], [], []
-    saved: list[Saved] = []
-    seen_arrays: set[int] = set()
+def saved_arrays(node: Node) -> list[tuple[str, np.ndarray, Tensor | None]]:
+    """What a node keeps for backward: its Tensor arguments and its output, each array once."""
+    found: dict[int, tuple[str, np.ndarray, Tensor | None]] = {}
     for i, a in enumerate(node.args):
         if isinstance(a, Tensor):
-            ref = ids[id(a._node if a._node is not None else a)]
-            inputs.append(ref)
+            found.setdefault(id(a.data), (f"arg{i}", a.data, a))
+    if node.out is not None:
+        found.setdefault(id(node.out), ("out", node.out, None))
+    return list(found.values())
+
+
+def node_saved_bytes(node: Node) -> int:
+    """Bytes a node keeps alive for backward (the profiler's and the drawing's measure)."""
+    return sum(int(arr.nbytes) for _, arr, _ in saved_arrays(node))
+
+
+def _node_info(rid: int, node: Node, ids: dict[int, int]) -> NodeInfo:
+    inputs, shapes, dtypes, consts = [], [], [], []
+    for i, a in enumerate(node.args):
+        if isinstance(a, Tensor):
+            inputs.append(ids[id(a._node if a._node is not None else a)])
             shapes.append(tuple(a.shape))
             dtypes.append(str(a.dtype))
-            if id(a.data) not in seen_arrays:
-                seen_arrays.add(id(a.data))
-                saved.append(Saved(f"arg{i}", ref, tuple(a.shape), str(a.dtype), int(a.data.nbytes)))
         else:
             inputs.append(None)
             shapes.append(tuple(np.shape(a)))
             dtypes.append(str(a.dtype) if isinstance(a, np.ndarray) else type(a).__name__)
             consts.append((f"arg{i}", short_repr(a)))
-    if node.out is not None and id(node.out) not in seen_arrays:
-        saved.append(Saved("out", rid, tuple(node.out.shape), str(node.out.dtype), int(node.out.nbytes)))
+    saved = [
+        Saved(what, rid if t is None else ids[id(t._node if t._node is not None else t)], tuple(arr.shape),
+              str(arr.dtype), int(arr.nbytes))
+        for what, arr, t in saved_arrays(node)
+    ]
     params = tuple((k, short_repr(v)) for k, v in node.params.items()) + tuple(consts)
     return NodeInfo(
         rid, node.prim.name, params, tuple(inputs), tuple(shapes), tuple(dtypes), tuple(node.shape),

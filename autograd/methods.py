@@ -25,10 +25,14 @@ def _operand(other, like: Tensor):
 
 def _binary(prim):
     def forward(self, other):
-        return prim(self, _operand(other, self))
+        if type(other) not in _FAST and not isinstance(other, Tensor):
+            other = as_tensor_like(other, self)
+        return prim(self, other)
 
     def reflected(self, other):
-        return prim(_operand(other, self), self)
+        if type(other) not in _FAST and not isinstance(other, Tensor):
+            other = as_tensor_like(other, self)
+        return prim(other, self)
 
     return forward, reflected
 

@@ -55,7 +55,16 @@ class Primitive:
             self.doc = (self.forward.__doc__ or "").strip().split("\n")[0]
 
     def __call__(self, *args: Any, **params: Any) -> Tensor:
-        arrays = [a.data if isinstance(a, Tensor) else a for a in args]
+        # The hot path of every model: written flat, no comprehensions, one pass over the args.
+        arrays = []
+        needs_grad = False
+        for a in args:
+            if isinstance(a, Tensor):
+                arrays.append(a.data)
+                if a.requires_grad:
+                    needs_grad = True
+            else:
+                arrays.append(a)
         if self.check is not None:
             self.check(*arrays, **params)
         try:
@@ -66,22 +75,16 @@ class Primitive:
             raise _forward_error(self, exc, arrays, params) from None
         if type(out) is not np.ndarray:
             out = np.asarray(out)
-        if _Mode.grad_enabled:
-            for a in args:
-                if isinstance(a, Tensor) and a.requires_grad:
-                    node = Node(
-                        self,
-                        args,
-                        params,
-                        out if self.save_output else None,
-                        tuple([b._version if isinstance(b, Tensor) else 0 for b in args]),
-                        out.shape,
-                        out.dtype,
-                    )
-                    if _Mode.record_hook is not None:
-                        _Mode.record_hook(node, out)
-                    return Tensor._make(out, node)
-        return Tensor._make(out)
+        if not (needs_grad and _Mode.grad_enabled):
+            return Tensor._make(out)
+        versions = 0
+        for a in args:
+            if isinstance(a, Tensor):
+                versions += a._version
+        node = Node(self, args, params, out if self.save_output else None, versions, out.shape, out.dtype)
+        if _Mode.record_hook is not None:
+            _Mode.record_hook(node, out)
+        return Tensor._make(out, node)
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"

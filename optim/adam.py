@@ -70,7 +70,7 @@ class Adam(Optimizer):
         np.subtract(m, g, out=m)
         m *= beta1
         m += g
-        tmp = np.multiply(g, g)
+        tmp = np.multiply(g, g, out=np.empty_like(p))  # out=: stays an array for 0-d p
         tmp *= 1 - beta2
         v *= beta2
         v += tmp

@@ -73,7 +73,8 @@ def clip_grad_norm_(
     coef = max_norm / (total + 1e-6)
     # torch clamps the coefficient at 1 (small gradients are not scaled up) and lets a NaN through
     if coef < 1.0 or math.isnan(coef):
-        for g in grads:
-            g *= coef
+        with np.errstate(invalid="ignore"):  # inf * 0 = nan for a non-finite gradient, as in torch
+            for g in grads:
+                g *= coef
     dtype = np.result_type(*(g.dtype for g in grads))
     return Tensor._make(np.asarray(total, dtype=dtype))

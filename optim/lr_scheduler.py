@@ -11,6 +11,7 @@ the rate of the first epoch; call `scheduler.step()` after `optimizer.step()`.
 from __future__ import annotations
 
 import math
+import types
 import warnings
 from bisect import bisect_right
 from collections import Counter
@@ -118,7 +119,7 @@ class LambdaLR(LRScheduler):
         """Functions are not saved; callable objects save their `__dict__` (as in PyTorch)."""
         state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "lr_lambdas")}
         state["lr_lambdas"] = [
-            None if isinstance(fn, type(lambda: 0)) else dict(getattr(fn, "__dict__", {})) for fn in self.lr_lambdas
+            None if isinstance(fn, types.FunctionType) else dict(getattr(fn, "__dict__", {})) for fn in self.lr_lambdas
         ]
         return state
 

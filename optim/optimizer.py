@@ -7,7 +7,8 @@ under `no_grad`, and bumps the parameter's version counter so that a graph which
 refuses to backward through it.
 
 Updates are NumPy in-place ops on whole arrays (`out=`), never Tensor ops: a step records nothing
-and allocates little.
+and allocates little. Mind 0-d parameters: NumPy arithmetic on 0-d arrays returns scalars, so every
+array kept in `state` or written in place is made with `out=` or `np.array(...)`.
 """
 from __future__ import annotations
 

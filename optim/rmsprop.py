@@ -57,7 +57,7 @@ class RMSprop(Optimizer):
         if weight_decay != 0:
             g = g + weight_decay * p
         s = state["square_avg"]
-        tmp = np.multiply(g, g)
+        tmp = np.multiply(g, g, out=np.empty_like(p))  # out=: stays an array for 0-d p
         tmp *= 1 - alpha
         s *= alpha
         s += tmp

@@ -52,7 +52,7 @@ class SGD(Optimizer):
         if momentum != 0:
             buf = state.get("momentum_buffer")
             if buf is None:
-                buf = state["momentum_buffer"] = g.copy()
+                buf = state["momentum_buffer"] = np.array(g, copy=True)  # 0-d safe
             else:
                 buf *= momentum
                 if group["dampening"] == 0:

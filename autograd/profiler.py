@@ -1,0 +1,208 @@
+"""Per-op profiling: forward and backward time, bytes saved for backward, NaN/Inf watch.
+
+    with autograd.profiler.profile() as prof:
+        loss = model(x)
+        loss.backward()
+    print(prof.table())                     # per primitive: count, fwd ms, bwd ms, saved bytes
+    autograd.viz.draw(loss_before_backward, overlay=prof)   # or draw before backward(retain_graph=True)
+
+Forward time comes from the engine's `_Mode.profile_hook` (called by `Primitive.__call__` as
+`hook.forward(prim, seconds, node_or_None, out)` right after the NumPy forward); backward time per
+node from `_Mode.backward_hook` (`hook(node, "start", g)` / `hook(node, "end", results)`). On an engine
+without `profile_hook`, forward times are reported as missing and everything else still works.
+Inside a profile the user's source line of every recorded op is captured (`node.source`).
+"""
+from __future__ import annotations
+
+import linecache
+import os
+import sys
+import time
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .graph import Node, _Mode
+from .introspect import node_saved_bytes
+from .tensor import Tensor
+
+_LIB_DIRS = tuple(
+    os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), d) + os.sep
+    for d in ("autograd", "nn", "optim")
+)
+
+
+# Frames of stand-in engine wrappers (tests/examples run before the engine has profile_hook).
+_SKIP = frozenset({"_profiled_call"})
+
+
+@dataclass
+class OpStats:
+    """What one recorded node cost."""
+
+    op: str
+    fwd_s: float | None  # None on an engine without the forward-timing hook
+    bwd_s: float = 0.0
+    saved_bytes: int = 0
+    nonfinite_out: bool = False
+    nonfinite_grad: bool = False
+
+
+@dataclass
+class PrimStats:
+    """Totals per primitive, recorded or not (no_grad calls count too)."""
+
+    count: int = 0
+    fwd_s: float = 0.0
+    bwd_count: int = 0
+    bwd_s: float = 0.0
+    saved_bytes: int = 0
+    nonfinite: int = 0
+
+
+class profile:
+    """Context manager recording per-op costs; `table()` summarises, `viz.draw(overlay=prof)` draws them.
+
+    record_source: store the user's source line on each recorded node (a frame walk per op).
+    check_finite: flag ops whose output or input-gradient holds NaN/Inf (one pass over each array).
+    """
+
+    def __init__(self, record_source: bool = True, check_finite: bool = True) -> None:
+        self.record_source = record_source
+        self.check_finite = check_finite
+        self.per_prim: dict[str, PrimStats] = {}
+        self._nodes: "weakref.WeakKeyDictionary[Node, OpStats]" = weakref.WeakKeyDictionary()
+        self._starts: list[tuple[Node, float]] = []
+        self._max_node = 0.0
+        self.wall_s = 0.0
+
+    # --- context ------------------------------------------------------------------------------
+    def __enter__(self) -> "profile":
+        self._timed = hasattr(_Mode, "profile_hook")
+        self._prev = (getattr(_Mode, "profile_hook", None), _Mode.backward_hook, _Mode.record_hook)
+        if self._timed:
+            _Mode.profile_hook = self
+        else:
+            _Mode.record_hook = self._record_hook
+        _Mode.backward_hook = self._backward_hook
+        self._t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.wall_s += time.perf_counter() - self._t0
+        prev_profile, _Mode.backward_hook, _Mode.record_hook = self._prev
+        if self._timed:
+            _Mode.profile_hook = prev_profile
+
+    # --- hooks --------------------------------------------------------------------------------
+    def forward(self, prim: Any, seconds: float | None, node: Node | None, out: np.ndarray) -> None:
+        """Called by the engine after each primitive's forward (the `profile_hook` API)."""
+        if self._starts:  # ops run by a VJP are part of that node's backward time
+            return
+        ps = self.per_prim.setdefault(prim.name, PrimStats())
+        ps.count += 1
+        ps.fwd_s += seconds or 0.0
+        bad = self.check_finite and out.dtype.kind in "fc" and not np.isfinite(out).all()
+        ps.nonfinite += bad
+        if node is not None:
+            saved = node_saved_bytes(node)
+            ps.saved_bytes += saved
+            self._nodes[node] = OpStats(prim.name, seconds, 0.0, saved, bool(bad))
+            self._max_node = max(self._max_node, seconds or 0.0)
+            if self.record_source and node.source is None:
+                node.source = _user_line()
+        if self._prev[0] is not None:
+            self._prev[0].forward(prim, seconds, node, out)
+
+    def _record_hook(self, node: Node, out: np.ndarray) -> None:  # engines without profile_hook
+        self.forward(node.prim, None, node, out)
+        if self._prev[2] is not None:
+            self._prev[2](node, out)
+
+    def _backward_hook(self, node: Node, phase: str, value: Any) -> None:
+        if phase == "start":
+            self._starts.append((node, time.perf_counter()))
+        elif self._starts:
+            started_node, t0 = self._starts.pop()
+            seconds = time.perf_counter() - t0
+            ps = self.per_prim.setdefault(node.prim.name, PrimStats())
+            ps.bwd_count += 1
+            ps.bwd_s += seconds
+            stats = self._nodes.get(node)
+            if stats is None:
+                stats = self._nodes[node] = OpStats(node.prim.name, None, 0.0, 0)
+            stats.bwd_s += seconds
+            self._max_node = max(self._max_node, (stats.fwd_s or 0.0) + stats.bwd_s)
+            if self.check_finite and any(_nonfinite(r) for r in value or ()):
+                stats.nonfinite_grad = True
+                ps.nonfinite += 1
+        if self._prev[1] is not None:
+            self._prev[1](node, phase, value)
+
+    # --- reading ------------------------------------------------------------------------------
+    def stats(self, node: Node | None) -> OpStats | None:
+        """This node's costs, or None if it ran outside the profile."""
+        return None if node is None else self._nodes.get(node)
+
+    def max_node_seconds(self) -> float:
+        """The largest forward + backward time of one node (the overlay's colour scale)."""
+        return self._max_node
+
+    def nonfinite_ops(self) -> list[str]:
+        """Primitives that produced NaN/Inf in an output or a gradient, in first-seen order."""
+        return [name for name, ps in self.per_prim.items() if ps.nonfinite]
+
+    def table(self, sort_by: str = "total", row_limit: int | None = None) -> str:
+        """Text summary per primitive, slowest first: calls, forward ms, backward ms, saved bytes."""
+        keys = {"total": lambda p: p.fwd_s + p.bwd_s, "fwd": lambda p: p.fwd_s, "bwd": lambda p: p.bwd_s,
+                "count": lambda p: p.count, "saved": lambda p: p.saved_bytes}
+        if sort_by not in keys:
+            raise ValueError(f"table: sort_by must be one of {sorted(keys)}, got {sort_by!r}")
+        rows = sorted(self.per_prim.items(), key=lambda kv: (-keys[sort_by](kv[1]), kv[0]))[:row_limit]
+        fwd_note = "" if self._timed else "  (forward times need the engine's profile_hook)"
+        head = f"{'op':<18}{'calls':>7}{'fwd ms':>10}{'bwd calls':>11}{'bwd ms':>10}{'total ms':>10}{'saved':>11}  flags"
+        lines = [head, "-" * len(head)]
+        tot = PrimStats()
+        for name, p in rows:
+            lines.append(
+                f"{name:<18}{p.count:>7}{p.fwd_s * 1e3:>10.3f}{p.bwd_count:>11}{p.bwd_s * 1e3:>10.3f}"
+                f"{(p.fwd_s + p.bwd_s) * 1e3:>10.3f}{_kb(p.saved_bytes):>11}  {'NaN/Inf' if p.nonfinite else ''}"
+            )
+            tot.count += p.count
+            tot.fwd_s += p.fwd_s
+            tot.bwd_count += p.bwd_count
+            tot.bwd_s += p.bwd_s
+            tot.saved_bytes += p.saved_bytes
+        lines.append("-" * len(head))
+        lines.append(
+            f"{'total':<18}{tot.count:>7}{tot.fwd_s * 1e3:>10.3f}{tot.bwd_count:>11}{tot.bwd_s * 1e3:>10.3f}"
+            f"{(tot.fwd_s + tot.bwd_s) * 1e3:>10.3f}{_kb(tot.saved_bytes):>11}{fwd_note}"
+        )
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.table()
+
+
+def _nonfinite(r: Any) -> bool:
+    if not isinstance(r, Tensor) or r.data.dtype.kind not in "fc":
+        return False
+    return not np.isfinite(r.data).all()
+
+
+def _kb(n: int) -> str:
+    return f"{n / 1024:.1f} KB" if n >= 1024 else f"{n} B"
+
+
+def _user_line() -> str | None:
+    """'file.py:12: y = x * w' for the innermost frame outside autograd/nn/optim."""
+    frame = sys._getframe(2)
+    while frame is not None and (frame.f_code.co_filename.startswith(_LIB_DIRS) or frame.f_code.co_name in _SKIP):
+        frame = frame.f_back
+    if frame is None:
+        return None
+    filename, lineno = frame.f_code.co_filename, frame.f_lineno
+    text = linecache.getline(filename, lineno).strip()
+    return f"{os.path.basename(filename)}:{lineno}: {text}"

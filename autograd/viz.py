@@ -1,0 +1,383 @@
+"""Draw the recorded graph with Graphviz: forward graphs, gradient graphs, module clusters, profiles.
+
+`draw(*outputs)` reads `autograd.introspect.walk` (the graph as data) and returns a
+`graphviz.Digraph` subclass: `.source` is DOT text (no Graphviz program needed), `.render()` writes
+SVG/PNG/PDF with the `dot` program, and Jupyter displays it inline. torchviz's colour code: ops
+light grey, parameters light blue, other inputs light yellow, saved tensors orange, outputs green.
+Unlike torchviz, node names come from the walk order (the same program gives byte-identical DOT),
+ops are clustered by the module that made them, and whole module calls can be collapsed to one box.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+import graphviz
+
+from .errors import TapegradError, fmt_shape
+from .introspect import LeafInfo, NodeInfo, Record, Scope, output_ids, record_backward, walk
+from .tensor import Tensor
+
+__all__ = ["draw", "record_backward", "GraphvizNotInstalled", "Graph", "COLORS"]
+
+COLORS = {
+    "op": "lightgrey",
+    "param": "lightblue",
+    "input": "lightyellow",
+    "saved": "orange",
+    "output": "darkolivegreen1",
+    "module": "lavender",
+    "grad_op": "mistyrose",
+    "nonfinite": "#ff8080",
+}
+_HEAT = ((255, 255, 224), (253, 174, 97), (215, 48, 39))  # light yellow -> orange -> red-brown
+_INSTALL = (
+    "the Graphviz 'dot' program was not found on PATH, so the graph cannot be rendered. Install Graphviz: "
+    "`apt-get install graphviz` (Debian/Ubuntu), `brew install graphviz` (macOS), `conda install graphviz`, "
+    "or see https://graphviz.org/download/. The DOT text is still available as `.source`."
+)
+
+
+class GraphvizNotInstalled(TapegradError, RuntimeError):
+    """Rendering needs the `dot` executable of the Graphviz system package."""
+
+
+class Graph(graphviz.Digraph):
+    """A Digraph whose rendering says how to install Graphviz when `dot` is missing."""
+
+    def render(self, *args: Any, **kwargs: Any) -> str:
+        try:
+            return super().render(*args, **kwargs)
+        except graphviz.ExecutableNotFound as exc:
+            raise GraphvizNotInstalled(_INSTALL) from exc
+
+    def pipe(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().pipe(*args, **kwargs)
+        except graphviz.ExecutableNotFound as exc:
+            raise GraphvizNotInstalled(_INSTALL) from exc
+
+    def _repr_mimebundle_(self, include=None, exclude=None, **kwargs: Any) -> dict:
+        try:
+            return super()._repr_mimebundle_(include, exclude, **kwargs)
+        except GraphvizNotInstalled as exc:  # a notebook shows the reason instead of a traceback
+            return {"text/plain": str(exc)}
+
+    def _repr_svg_(self) -> str | None:
+        try:
+            return self.pipe(format="svg", encoding="utf-8")
+        except GraphvizNotInstalled:
+            return None
+
+
+def draw(
+    *outputs: Tensor,
+    params: Mapping[str, Tensor] | None = None,
+    module: Any = None,
+    show_shapes: bool = True,
+    show_saved: bool = False,
+    backward: bool = False,
+    collapse: Iterable[str] | None = None,
+    depth: int | None = None,
+    rankdir: str = "TB",
+    overlay: Any = None,
+    legend: bool = True,
+) -> Graph:
+    """Draw the graph that produced `outputs`.
+
+    params / module: name parameter leaves (`dict(model.named_parameters())`, or the model).
+    show_shapes: label tensor edges with shape and dtype. show_saved: an orange note per op listing
+    what it keeps for backward, with bytes. backward: the outputs are gradients computed with
+    `create_graph=True`; ops recorded inside `record_backward()` are drawn pink, grouped per forward op
+    and linked to it by a dashed red edge. collapse: module class names (or qualified names) whose calls
+    are drawn as one box; depth: collapse every module call nested deeper than `depth` (the root
+    module, qualified name "", is depth 0). rankdir: 'TB' or 'LR'. overlay: a `profiler.profile`
+    whose timings colour the ops (ms, saved bytes, NaN/Inf in red).
+    """
+    if not outputs:
+        raise ValueError("draw: give at least one output tensor")
+    records = walk(*outputs, params=params, module=module, follow_grad_of=backward)
+    opts = _Options(show_shapes, show_saved, backward, set(collapse or ()), depth, overlay)
+    return _Builder(records, output_ids(records, outputs), outputs, opts).build(rankdir, legend)
+
+
+@dataclass
+class _Options:
+    show_shapes: bool
+    show_saved: bool
+    backward: bool
+    collapse: set[str]
+    depth: int | None
+    overlay: Any
+
+
+@dataclass
+class _Box:
+    """A collapsed module call: all of its ops (and the parameters only they use) as one node."""
+
+    name: str
+    scope: Scope
+    members: list[int] = field(default_factory=list)
+    params: list[int] = field(default_factory=list)
+
+
+class _Builder:
+    """Turns walk records into display nodes, clusters and edges; one instance per draw()."""
+
+    def __init__(self, records: list[Record], outs: list[int], outputs: Sequence[Tensor], opts: _Options):
+        self.rec = records
+        self.outs = outs
+        self.outputs = outputs
+        self.o = opts
+        self.consumers: dict[int, list[int]] = defaultdict(list)
+        for r in records:
+            if isinstance(r, NodeInfo):
+                for i in dict.fromkeys(x for x in r.inputs if x is not None):
+                    self.consumers[i].append(r.id)
+        self.scope = {r.id: self._scope(r) for r in records}
+        self.boxes: dict[Scope, _Box] = {}
+        self.owner: dict[int, str] = {}  # record id -> display node name
+        self._assign()
+
+    # --- which display node shows each record -------------------------------------------------
+    def _scope(self, r: Record) -> Scope:
+        if isinstance(r, NodeInfo):
+            if r.grad_of is not None:  # a gradient op sits next to its forward op, in a cluster of its own
+                fwd = self.rec[r.grad_of]
+                return fwd.scope + ((f"∂ {fwd.op} #{fwd.id}", "grad"),)
+            return r.scope
+        users = [self.rec[c] for c in self.consumers.get(r.id, [])]
+        if r.is_param and users:  # a parameter sits in the cluster of the module that owns it
+            owner = r.name.rpartition(".")[0]
+            for u in users:
+                for k, (qual, _) in enumerate(u.scope):
+                    if qual == owner and owner:
+                        return u.scope[: k + 1]
+        return ()
+
+    def _box_key(self, scope: Scope) -> Scope | None:
+        level = 0
+        for k, (qual, kind) in enumerate(scope):
+            level += 1 if qual else 0
+            if kind in self.o.collapse or (qual and qual in self.o.collapse):
+                return scope[: k + 1]
+            if self.o.depth is not None and qual and level > self.o.depth:
+                return scope[: k + 1]
+        return None
+
+    def _assign(self) -> None:
+        for r in self.rec:
+            if isinstance(r, NodeInfo):
+                key = self._box_key(self.scope[r.id]) if (self.o.collapse or self.o.depth is not None) else None
+                if key is not None:
+                    box = self.boxes.setdefault(key, _Box(f"m{len(self.boxes)}", key))
+                    box.members.append(r.id)
+                    self.owner[r.id] = box.name
+                    continue
+            self.owner[r.id] = f"n{r.id}"
+        by_name = {b.name: b for b in self.boxes.values()}
+        for r in self.rec:  # parameters used only inside one box disappear into it
+            if isinstance(r, LeafInfo) and r.id not in self.outs:
+                homes = {self.owner[c] for c in self.consumers.get(r.id, [])}
+                if len(homes) == 1 and (home := homes.pop()) in by_name and r.requires_grad:
+                    by_name[home].params.append(r.id)
+                    self.owner[r.id] = home
+
+    # --- emit ---------------------------------------------------------------------------------
+    def build(self, rankdir: str, legend: bool) -> Graph:
+        g = Graph(name="tapegrad", graph_attr={"rankdir": rankdir, "nodesep": "0.25", "ranksep": "0.35",
+                                               "fontname": "Helvetica", "fontsize": "11"},
+                  node_attr={"shape": "box", "style": "rounded,filled", "fontname": "Helvetica",
+                             "fontsize": "10", "height": "0.3", "margin": "0.08,0.04"},
+                  edge_attr={"fontname": "Helvetica", "fontsize": "9", "fontcolor": "gray25", "arrowsize": "0.6"})
+        placed: dict[Scope, list[tuple[str, dict]]] = defaultdict(list)
+        for r in self.rec:
+            if self.owner[r.id] != f"n{r.id}":
+                continue
+            attrs = self._leaf_attrs(r) if isinstance(r, LeafInfo) else self._op_attrs(r)
+            placed[self.scope[r.id]].append((f"n{r.id}", attrs))
+            if self.o.show_saved and isinstance(r, NodeInfo) and r.saved:
+                placed[self.scope[r.id]].append((f"s{r.id}", self._saved_attrs(r)))
+        for box in self.boxes.values():
+            placed[box.scope[:-1]].append((box.name, self._box_attrs(box)))
+        self._emit_clusters(g, placed)
+        self._emit_edges(g)
+        for k, (rid, t) in enumerate(zip(self.outs, self.outputs)):
+            label = t.name or ("gradient" if self.o.backward else "output") + (f" {k}" if len(self.outs) > 1 else "")
+            g.node(f"out{k}", _lines(label, self._tensor_text(self.rec[rid])), fillcolor=COLORS["output"])
+            g.edge(self.owner[rid], f"out{k}")
+        if legend:
+            self._emit_legend(g)
+        return g
+
+    def _emit_clusters(self, g: graphviz.Digraph, placed: dict[Scope, list[tuple[str, dict]]]) -> None:
+        # clusters numbered in order of first appearance (placed follows the walk): deterministic ids
+        scopes = list(dict.fromkeys(s[:k] for s in placed for k in range(len(s) + 1)))
+        ids = {s: i for i, s in enumerate(scopes)}
+        children: dict[Scope, list[Scope]] = defaultdict(list)
+        for s in scopes:
+            if s:
+                children[s[:-1]].append(s)
+
+        def build(scope: Scope, target: graphviz.Digraph) -> None:  # recursion depth = module nesting
+            for name, attrs in placed.get(scope, []):
+                target.node(name, **attrs)
+            for child in children[scope]:
+                qual, kind = child[-1]
+                sub = graphviz.Digraph(name=f"cluster_{ids[child]}")
+                grad = kind == "grad"
+                sub.attr(label=qual if grad else (f"{qual} {kind}" if qual else kind), labeljust="l",
+                         style="rounded,filled" + (",dashed" if grad else ""), color="salmon" if grad else "gray60",
+                         fillcolor="#fff7f5" if grad else ("#f4f4f8" if len(child) % 2 else "#ffffff"),
+                         fontsize="10", fontcolor="gray20")
+                build(child, sub)
+                target.subgraph(sub)
+
+        build((), g)
+
+    def _emit_edges(self, g: graphviz.Digraph) -> None:
+        drawn: set[tuple[str, str]] = set()
+        for r in self.rec:
+            if not isinstance(r, NodeInfo):
+                continue
+            dst = self.owner[r.id]
+            for ref in r.inputs:
+                if ref is None:
+                    continue
+                src = self.owner[ref]
+                if src == dst or (src, dst) in drawn:
+                    continue
+                drawn.add((src, dst))
+                label = self._tensor_text(self.rec[ref]) if self.o.show_shapes else None
+                g.edge(src, dst, label=label)
+            if self.o.show_saved and r.saved and dst == f"n{r.id}":
+                g.edge(f"s{r.id}", dst, style="dotted", arrowhead="none", color="darkorange")
+            if r.grad_of is not None and dst == f"n{r.id}":
+                first = min(c for c in self._grad_group(r.grad_of))
+                if first == r.id:
+                    g.edge(self.owner[r.grad_of], dst, style="dashed", color="firebrick", constraint="false",
+                           arrowhead="vee", tooltip="gradient of")
+
+    def _grad_group(self, fwd: int) -> list[int]:
+        return [x.id for x in self.rec if isinstance(x, NodeInfo) and x.grad_of == fwd]
+
+    def _emit_legend(self, g: graphviz.Digraph) -> None:
+        items = [("op", COLORS["op"]), ("parameter", COLORS["param"]), ("input", COLORS["input"]),
+                 ("output", COLORS["output"])]
+        if self.o.show_saved:
+            items.append(("saved for backward", COLORS["saved"]))
+        if self.boxes:
+            items.append(("module call (collapsed)", COLORS["module"]))
+        if self.o.backward:
+            items.append(("gradient op", COLORS["grad_op"]))
+            if not any(isinstance(r, NodeInfo) and r.grad_of is not None for r in self.rec):
+                items.append(("unlinked: wrap backward in viz.record_backward()", "white"))
+        if self.o.overlay is not None:
+            items += [("fast op", _heat(0.0)), ("slow op", _heat(1.0)), ("NaN/Inf", COLORS["nonfinite"])]
+        rows = "".join(
+            f'<TR><TD BGCOLOR="{colour}" WIDTH="18"></TD><TD ALIGN="LEFT">{graphviz.escape(text)}</TD></TR>'
+            for text, colour in items
+        )
+        g.node("legend", f'<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="2" CELLPADDING="3">{rows}</TABLE>>',
+               shape="plaintext", style="", fontsize="8")
+
+    # --- labels ---------------------------------------------------------------------------------
+    def _tensor_text(self, r: Record) -> str:
+        return f"{fmt_shape(r.shape)} {_short_dtype(r.dtype)}"
+
+    def _ref_name(self, ref: int, what: str) -> str:
+        r = self.rec[ref]
+        return r.name if isinstance(r, LeafInfo) else ("out" if what == "out" else f"{r.op} #{r.id}")
+
+    def _leaf_attrs(self, r: LeafInfo) -> dict:
+        if r.is_grad:
+            colour = COLORS["grad_op"]
+        else:
+            colour = COLORS["param"] if r.is_param else COLORS["input"]
+        text = [r.name]
+        if not self.o.show_shapes or not self.consumers.get(r.id):
+            text.append(self._tensor_text(r))
+        return {"label": _lines(*text), "fillcolor": colour, "shape": "box", "style": "filled"}
+
+    def _op_attrs(self, r: NodeInfo) -> dict:
+        shown = [f"{k}={v}" for k, v in r.params if v not in ("None", "False")]
+        text = [r.op] + ([", ".join(shown)] if shown else [])
+        attrs = {"fillcolor": COLORS["grad_op"] if r.grad_of is not None else COLORS["op"]}
+        text += self._overlay(attrs, [r.node], r.saved_bytes)
+        attrs["label"] = _lines(*text)
+        tip = r.source or (" / ".join(f"{q or k}" for q, k in r.scope) or r.op)
+        attrs["tooltip"] = graphviz.escape(tip)
+        return attrs
+
+    def _saved_attrs(self, r: NodeInfo) -> dict:
+        rows = [f"{self._ref_name(s.ref, s.what)}: {fmt_shape(s.shape)} {_short_dtype(s.dtype)}  {_bytes(s.nbytes)}"
+                for s in r.saved]
+        if len(rows) > 1:
+            rows.append(f"total {_bytes(r.saved_bytes)}")
+        return {"label": _lines("saved", *rows), "fillcolor": COLORS["saved"], "shape": "note",
+                "style": "filled", "fontsize": "8"}
+
+    def _box_attrs(self, box: _Box) -> dict:
+        qual, kind = box.scope[-1]
+        members = set(box.members) | set(box.params)
+        ins = [ref for m in box.members for ref in self.rec[m].inputs if ref is not None and ref not in members]
+        outs = [m for m in box.members
+                if m in self.outs or any(c not in members for c in self.consumers.get(m, []))]
+        shapes = lambda ids: ", ".join(fmt_shape(self.rec[i].shape) for i in dict.fromkeys(ids)) or "-"  # noqa: E731
+        prefix = qual + "." if qual else ""
+        weights = [f"{self.rec[p].name.removeprefix(prefix)} {fmt_shape(self.rec[p].shape)}" for p in box.params]
+        text = [f"{qual} {kind}" if qual else kind, f"{shapes(ins)} → {shapes(outs)}"]
+        if weights:
+            text.append(", ".join(weights))
+        text.append(f"{len(box.members)} ops")
+        attrs = {"fillcolor": COLORS["module"], "shape": "box", "style": "filled,bold", "color": "slateblue"}
+        saved = sum(self.rec[m].saved_bytes for m in box.members)
+        text += self._overlay(attrs, [self.rec[m].node for m in box.members], saved)
+        attrs["label"] = _lines(*text)
+        return attrs
+
+    def _overlay(self, attrs: dict, nodes: list, saved: int) -> list[str]:
+        prof = self.o.overlay
+        if prof is None:
+            return [f"saved {_bytes(saved)}"] if self.o.show_saved and self.boxes and saved else []
+        stats = [s for s in (prof.stats(n) for n in nodes) if s is not None]
+        if not stats:
+            return []
+        fwd = sum(s.fwd_s for s in stats if s.fwd_s is not None)
+        bwd = sum(s.bwd_s for s in stats)
+        top = max(prof.max_node_seconds(), 1e-12)
+        attrs["fillcolor"] = _heat(min((fwd + bwd) / top, 1.0))
+        text = [f"fwd {fwd * 1e3:.2f} ms | bwd {bwd * 1e3:.2f} ms", f"saved {_bytes(saved)}"]
+        bad = [w for w, flag in (("output", any(s.nonfinite_out for s in stats)),
+                                 ("gradient", any(s.nonfinite_grad for s in stats))) if flag]
+        if bad:
+            attrs.update(fillcolor=COLORS["nonfinite"], color="red", penwidth="3", fontcolor="darkred")
+            text.append("NaN/Inf in " + " and ".join(bad))
+        return text
+
+
+def _heat(f: float) -> str:
+    lo, mid, hi = _HEAT
+    a, b, t = (lo, mid, f * 2) if f < 0.5 else (mid, hi, f * 2 - 1)
+    return "#" + "".join(f"{round(x + (y - x) * t):02x}" for x, y in zip(a, b))
+
+
+def _short_dtype(dtype: str) -> str:
+    """float32 -> f32, int64 -> i64: edge labels stay short; bool and others unchanged."""
+    for long, short in (("float", "f"), ("uint", "u"), ("int", "i"), ("complex", "c")):
+        if dtype.startswith(long) and dtype[len(long):].isdigit():
+            return short + dtype[len(long):]
+    return dtype
+
+
+def _bytes(n: int) -> str:
+    for unit in ("B", "KB", "MB"):
+        if n < 1024 or unit == "MB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def _lines(*parts: str) -> str:
+    return "\\n".join(p.replace("\\", "\\\\") for p in parts)
