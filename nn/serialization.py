@@ -127,9 +127,7 @@ def _fsync_dir(directory: str) -> None:
 def _with_path(exc: OSError, what: str, path: str) -> OSError:
     """The same kind of OSError, with a message naming the file."""
     reason = exc.strerror or str(exc) or type(exc).__name__
-    new = type(exc)(exc.errno if exc.errno is not None else errno.EIO, f"{what} {path!r}: {reason}")
-    new.filename = path
-    return new
+    return type(exc)(exc.errno if exc.errno is not None else errno.EIO, f"{what} ({reason})", path)
 
 
 # --- load ------------------------------------------------------------------------------------------
@@ -137,7 +135,7 @@ def load(path: PathLike) -> Any:
     """Read a checkpoint written by `save`, restoring its nesting and value types (arrays as ndarrays)."""
     path = os.fspath(path)
     if not os.path.exists(path):
-        raise FileNotFoundError(errno.ENOENT, f"load: no checkpoint file at {path!r}", path)
+        raise FileNotFoundError(errno.ENOENT, "load: no checkpoint file", path)
     if not zipfile.is_zipfile(path):
         raise CheckpointError(f"load: {path!r} is not a checkpoint: not an .npz (zip) archive, or it is truncated")
     try:

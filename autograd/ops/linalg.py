@@ -60,6 +60,7 @@ def _matmul_examples(draw, S):
 matmul = defprim(
     "matmul", np.matmul, _matmul_vjp_x, _matmul_vjp_y,
     check=_matmul_check, examples=_matmul_examples, domain=("real", "real"),
+    doc="x @ y with NumPy's broadcasting and 1-D rules (BLAS)",
 )
 
 
