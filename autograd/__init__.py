@@ -8,8 +8,10 @@
 """
 from __future__ import annotations
 
+from . import anomaly
 from . import ops  # noqa: F401  (registers the primitives)
 from . import methods  # noqa: F401  (binds Tensor operators)
+from .anomaly import AnomalyError, detect_anomaly
 from .creation import arange, as_generator, eye, full, ones, ones_like, rand, randn, zeros, zeros_like
 from .engine import backward, grad, toposort
 from .errors import DtypeError, GraphError, ShapeError, TapegradError
@@ -22,5 +24,7 @@ from .functional import (
 from .graph import Node, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .primitive import REGISTRY, Primitive, defprim
 from .tensor import Tensor, tensor
+
+anomaly._from_environment()
 
 __all__ = [name for name in dir() if not name.startswith("_")]

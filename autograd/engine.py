@@ -150,12 +150,22 @@ def _apply_vjps(node: Node, g: Tensor, create_graph: bool) -> Sequence[Tensor | 
 
 
 def _raise_modified(node: Node) -> None:
-    changed = [f"argument {i} (shape {fmt_shape(a.shape)})" for i, a in enumerate(node.args) if isinstance(a, Tensor)]
-    raise GraphError(
-        f"backward: an input of '{node.prim.name}' ({' or '.join(changed)}) was modified in place after "
-        f"'{node.prim.name}' saved it; its gradient would be wrong. Use an out-of-place operation, or "
-        ".clone() before modifying"
-    )
+    from .anomaly import inplace_note
+
+    name = node.prim.name
+    lines = [f"backward: a tensor saved by '{name}' was modified in place before backward used it; "
+             "its gradient would be wrong."]
+    lines.append(f"  saved by '{name}' at {node.source}" if node.source else
+                 f"  saved by '{name}' (run under autograd.detect_anomaly() to see the line that called it)")
+    for i, a in enumerate(node.args):
+        note = inplace_note(a) if isinstance(a, Tensor) else None
+        if note is not None:
+            lines.append(f"  argument {i} (shape {fmt_shape(a.shape)}) changed by '{note[0]}' at {note[1]}")
+    if len(lines) == 2:
+        lines.append("  changed outside tapegrad's operators (e.g. an optimizer step on a parameter the graph saved)")
+    lines.append("  Fix: use the out-of-place operation (x = x + 1), .clone() before changing it, or call "
+                 "backward() before the optimizer step.")
+    raise GraphError("\n".join(lines))
 
 
 def _owned(g: Tensor, create_graph: bool) -> Tensor:

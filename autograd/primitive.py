@@ -58,9 +58,11 @@ class Primitive:
         # The hot path of every model: written flat, no comprehensions, one pass over the args.
         arrays = []
         needs_grad = False
+        versions = 0
         for a in args:
             if isinstance(a, Tensor):
                 arrays.append(a.data)
+                versions += a._version
                 if a.requires_grad:
                     needs_grad = True
             else:
@@ -77,10 +79,6 @@ class Primitive:
             out = np.asarray(out)
         if not (needs_grad and _Mode.grad_enabled):
             return Tensor._make(out)
-        versions = 0
-        for a in args:
-            if isinstance(a, Tensor):
-                versions += a._version
         node = Node(self, args, params, out if self.save_output else None, versions, out.shape, out.dtype)
         if _Mode.record_hook is not None:
             _Mode.record_hook(node, out)

@@ -75,7 +75,6 @@ class profile:
         self.per_prim: dict[str, PrimStats] = {}
         self._nodes: "weakref.WeakKeyDictionary[Node, OpStats]" = weakref.WeakKeyDictionary()
         self._starts: list[tuple[Node, float]] = []
-        self._max_node = 0.0
         self.wall_s = 0.0
 
     # --- context ------------------------------------------------------------------------------
@@ -110,7 +109,6 @@ class profile:
             saved = node_saved_bytes(node)
             ps.saved_bytes += saved
             self._nodes[node] = OpStats(prim.name, seconds, 0.0, saved, bool(bad))
-            self._max_node = max(self._max_node, seconds or 0.0)
             if self.record_source and node.source is None:
                 node.source = _user_line()
         if self._prev[0] is not None:
@@ -134,7 +132,6 @@ class profile:
             if stats is None:
                 stats = self._nodes[node] = OpStats(node.prim.name, None, 0.0, 0)
             stats.bwd_s += seconds
-            self._max_node = max(self._max_node, (stats.fwd_s or 0.0) + stats.bwd_s)
             if self.check_finite and any(_nonfinite(r) for r in value or ()):
                 stats.nonfinite_grad = True
                 ps.nonfinite += 1
@@ -145,10 +142,6 @@ class profile:
     def stats(self, node: Node | None) -> OpStats | None:
         """This node's costs, or None if it ran outside the profile."""
         return None if node is None else self._nodes.get(node)
-
-    def max_node_seconds(self) -> float:
-        """The largest forward + backward time of one node (the overlay's colour scale)."""
-        return self._max_node
 
     def nonfinite_ops(self) -> list[str]:
         """Primitives that produced NaN/Inf in an output or a gradient, in first-seen order."""

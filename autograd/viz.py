@@ -31,7 +31,7 @@ COLORS = {
     "grad_op": "mistyrose",
     "nonfinite": "#ff8080",
 }
-_HEAT = ((255, 255, 224), (253, 174, 97), (215, 48, 39))  # light yellow -> orange -> red-brown
+_HEAT = ((255, 255, 224), (253, 174, 97), (166, 97, 26))  # light yellow -> orange -> brown (red means NaN)
 _INSTALL = (
     "the Graphviz 'dot' program was not found on PATH, so the graph cannot be rendered. Install Graphviz: "
     "`apt-get install graphviz` (Debian/Ubuntu), `brew install graphviz` (macOS), `conda install graphviz`, "
@@ -91,8 +91,8 @@ def draw(
     what it keeps for backward, with bytes. backward: the outputs are gradients computed with
     `create_graph=True`; ops recorded inside `record_backward()` are drawn pink, grouped per forward op
     and linked to it by a dashed red edge. collapse: module class names (or qualified names) whose calls
-    are drawn as one box; depth: collapse every module call nested deeper than `depth` (the root
-    module, qualified name "", is depth 0). rankdir: 'TB' or 'LR'. overlay: a `profiler.profile`
+    are drawn as one box; depth: draw every module call at nesting level `depth` as one box (the root
+    module, qualified name "", is level 0: depth=1 boxes its children, depth=0 the whole model). rankdir: 'TB' or 'LR'. overlay: a `profiler.profile`
     whose timings colour the ops (ms, saved bytes, NaN/Inf in red).
     """
     if not outputs:
@@ -157,12 +157,12 @@ class _Builder:
         return ()
 
     def _box_key(self, scope: Scope) -> Scope | None:
-        level = 0
+        level = 0  # the root module (qualified name "") is level 0, its children level 1, ...
         for k, (qual, kind) in enumerate(scope):
             level += 1 if qual else 0
             if kind in self.o.collapse or (qual and qual in self.o.collapse):
                 return scope[: k + 1]
-            if self.o.depth is not None and qual and level > self.o.depth:
+            if self.o.depth is not None and level >= self.o.depth:
                 return scope[: k + 1]
         return None
 
@@ -180,7 +180,7 @@ class _Builder:
         for r in self.rec:  # parameters used only inside one box disappear into it
             if isinstance(r, LeafInfo) and r.id not in self.outs:
                 homes = {self.owner[c] for c in self.consumers.get(r.id, [])}
-                if len(homes) == 1 and (home := homes.pop()) in by_name and r.requires_grad:
+                if len(homes) == 1 and (home := homes.pop()) in by_name and r.is_param:
                     by_name[home].params.append(r.id)
                     self.owner[r.id] = home
 
@@ -330,12 +330,22 @@ class _Builder:
         text = [f"{qual} {kind}" if qual else kind, f"{shapes(ins)} → {shapes(outs)}"]
         if weights:
             text.append(", ".join(weights))
-        text.append(f"{len(box.members)} ops")
+        text.append(f"{len(box.members)} op" + ("s" if len(box.members) > 1 else ""))
         attrs = {"fillcolor": COLORS["module"], "shape": "box", "style": "filled,bold", "color": "slateblue"}
         saved = sum(self.rec[m].saved_bytes for m in box.members)
         text += self._overlay(attrs, [self.rec[m].node for m in box.members], saved)
         attrs["label"] = _lines(*text)
         return attrs
+
+    def _slowest(self) -> float:
+        """Largest forward + backward seconds of one drawn node (an op, or a module box): the colour scale."""
+        if not hasattr(self, "_top"):
+            units: dict[str, float] = defaultdict(float)
+            for r in self.rec:
+                if isinstance(r, NodeInfo) and (st := self.o.overlay.stats(r.node)) is not None:
+                    units[self.owner[r.id]] += (st.fwd_s or 0.0) + st.bwd_s
+            self._top = max(units.values(), default=0.0)
+        return self._top
 
     def _overlay(self, attrs: dict, nodes: list, saved: int) -> list[str]:
         prof = self.o.overlay
@@ -346,7 +356,7 @@ class _Builder:
             return []
         fwd = sum(s.fwd_s for s in stats if s.fwd_s is not None)
         bwd = sum(s.bwd_s for s in stats)
-        top = max(prof.max_node_seconds(), 1e-12)
+        top = max(self._slowest(), 1e-12)
         attrs["fillcolor"] = _heat(min((fwd + bwd) / top, 1.0))
         text = [f"fwd {fwd * 1e3:.2f} ms | bwd {bwd * 1e3:.2f} ms", f"saved {_bytes(saved)}"]
         bad = [w for w, flag in (("output", any(s.nonfinite_out for s in stats)),
