@@ -21,6 +21,9 @@ from .functional import (
     minimum, multiply, negative, pad, permute, power, relu, reshape, sigmoid, sign, softmax, sqrt,
     squeeze, stack, std, subtract, sum, sum_to, swapaxes, tanh, transpose, unsqueeze, var, view, where,
 )
+from . import introspect, profiler, viz  # noqa: F401
+from .introspect import walk
+from .profiler import profile
 from .graph import Node, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .primitive import REGISTRY, Primitive, defprim
 from .tensor import Tensor, tensor

@@ -91,11 +91,15 @@ def relu(x: ArrayLike) -> Tensor:
 
 def sign(x: ArrayLike) -> Tensor:
     """Sign as a constant (its derivative is zero almost everywhere)."""
-    return Tensor._make(np.sign(_t(x).data))
+    x = _t(x)
+    return Tensor._make(np.sign(x.data) if x.dtype != bool else x.data.copy())
 
 
 def abs(x: ArrayLike) -> Tensor:  # noqa: A001 - NumPy's name
+    """|x|; like PyTorch, its derivative at 0 is 0 (the sign there)."""
     x = _t(x)
+    if not x.requires_grad:
+        return Tensor._make(np.abs(x.data))
     return E.mul(x, np.sign(x.data))
 
 

@@ -19,6 +19,8 @@ class _Mode:
     # Hooks installed by anomaly detection / profiling; None on the fast path.
     record_hook: Callable[..., None] | None = None
     backward_hook: Callable[..., None] | None = None
+    # The profiler: an object with .forward(prim, seconds, node_or_None, out), timed around forward.
+    profile_hook: Any = None
     # The module call stack as a tuple of (qualified name, class name), set by nn.Module.__call__;
     # nodes keep it so drawings can cluster ops by the module that made them.
     scope: tuple[tuple[str, str], ...] = ()

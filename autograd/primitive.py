@@ -6,6 +6,7 @@ and what the test generator needs to draw valid inputs. Everything else in tapeg
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -69,6 +70,9 @@ class Primitive:
                 arrays.append(a)
         if self.check is not None:
             self.check(*arrays, **params)
+        prof = _Mode.profile_hook
+        if prof is not None:
+            t0 = time.perf_counter()
         try:
             out = self.forward(*arrays, **params)
         except TapegradError:
@@ -78,10 +82,14 @@ class Primitive:
         if type(out) is not np.ndarray:
             out = np.asarray(out)
         if not (needs_grad and _Mode.grad_enabled):
+            if prof is not None:
+                prof.forward(self, time.perf_counter() - t0, None, out)
             return Tensor._make(out)
         node = Node(self, args, params, out if self.save_output else None, versions, out.shape, out.dtype)
         if _Mode.record_hook is not None:
             _Mode.record_hook(node, out)
+        if prof is not None:
+            prof.forward(self, time.perf_counter() - t0, node, out)
         return Tensor._make(out, node)
 
     def __repr__(self) -> str:

@@ -8,15 +8,11 @@
 
 Forward time comes from the engine's `_Mode.profile_hook` (called by `Primitive.__call__` as
 `hook.forward(prim, seconds, node_or_None, out)` right after the NumPy forward); backward time per
-node from `_Mode.backward_hook` (`hook(node, "start", g)` / `hook(node, "end", results)`). On an engine
-without `profile_hook`, forward times are reported as missing and everything else still works.
+node from `_Mode.backward_hook` (`hook(node, "start", g)` / `hook(node, "end", results)`).
 Inside a profile the user's source line of every recorded op is captured (`node.source`).
 """
 from __future__ import annotations
 
-import linecache
-import os
-import sys
 import time
 import weakref
 from dataclasses import dataclass
@@ -24,26 +20,17 @@ from typing import Any
 
 import numpy as np
 
+from .anomaly import user_frame
 from .graph import Node, _Mode
 from .introspect import node_saved_bytes
 from .tensor import Tensor
-
-_LIB_DIRS = tuple(
-    os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), d) + os.sep
-    for d in ("autograd", "nn", "optim")
-)
-
-
-# Frames of stand-in engine wrappers (tests/examples run before the engine has profile_hook).
-_SKIP = frozenset({"_profiled_call"})
-
 
 @dataclass
 class OpStats:
     """What one recorded node cost."""
 
     op: str
-    fwd_s: float | None  # None on an engine without the forward-timing hook
+    fwd_s: float
     bwd_s: float = 0.0
     saved_bytes: int = 0
     nonfinite_out: bool = False
@@ -79,21 +66,15 @@ class profile:
 
     # --- context ------------------------------------------------------------------------------
     def __enter__(self) -> "profile":
-        self._timed = hasattr(_Mode, "profile_hook")
-        self._prev = (getattr(_Mode, "profile_hook", None), _Mode.backward_hook, _Mode.record_hook)
-        if self._timed:
-            _Mode.profile_hook = self
-        else:
-            _Mode.record_hook = self._record_hook
+        self._prev = (_Mode.profile_hook, _Mode.backward_hook)
+        _Mode.profile_hook = self
         _Mode.backward_hook = self._backward_hook
         self._t0 = time.perf_counter()
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.wall_s += time.perf_counter() - self._t0
-        prev_profile, _Mode.backward_hook, _Mode.record_hook = self._prev
-        if self._timed:
-            _Mode.profile_hook = prev_profile
+        _Mode.profile_hook, _Mode.backward_hook = self._prev
 
     # --- hooks --------------------------------------------------------------------------------
     def forward(self, prim: Any, seconds: float | None, node: Node | None, out: np.ndarray) -> None:
@@ -110,14 +91,9 @@ class profile:
             ps.saved_bytes += saved
             self._nodes[node] = OpStats(prim.name, seconds, 0.0, saved, bool(bad))
             if self.record_source and node.source is None:
-                node.source = _user_line()
+                node.source = user_frame(2)
         if self._prev[0] is not None:
             self._prev[0].forward(prim, seconds, node, out)
-
-    def _record_hook(self, node: Node, out: np.ndarray) -> None:  # engines without profile_hook
-        self.forward(node.prim, None, node, out)
-        if self._prev[2] is not None:
-            self._prev[2](node, out)
 
     def _backward_hook(self, node: Node, phase: str, value: Any) -> None:
         if phase == "start":
@@ -154,7 +130,6 @@ class profile:
         if sort_by not in keys:
             raise ValueError(f"table: sort_by must be one of {sorted(keys)}, got {sort_by!r}")
         rows = sorted(self.per_prim.items(), key=lambda kv: (-keys[sort_by](kv[1]), kv[0]))[:row_limit]
-        fwd_note = "" if self._timed else "  (forward times need the engine's profile_hook)"
         head = f"{'op':<18}{'calls':>7}{'fwd ms':>10}{'bwd calls':>11}{'bwd ms':>10}{'total ms':>10}{'saved':>11}  flags"
         lines = [head, "-" * len(head)]
         tot = PrimStats()
@@ -171,7 +146,7 @@ class profile:
         lines.append("-" * len(head))
         lines.append(
             f"{'total':<18}{tot.count:>7}{tot.fwd_s * 1e3:>10.3f}{tot.bwd_count:>11}{tot.bwd_s * 1e3:>10.3f}"
-            f"{(tot.fwd_s + tot.bwd_s) * 1e3:>10.3f}{_kb(tot.saved_bytes):>11}{fwd_note}"
+            f"{(tot.fwd_s + tot.bwd_s) * 1e3:>10.3f}{_kb(tot.saved_bytes):>11}"
         )
         return "\n".join(lines)
 
@@ -187,15 +162,3 @@ def _nonfinite(r: Any) -> bool:
 
 def _kb(n: int) -> str:
     return f"{n / 1024:.1f} KB" if n >= 1024 else f"{n} B"
-
-
-def _user_line() -> str | None:
-    """'file.py:12: y = x * w' for the innermost frame outside autograd/nn/optim."""
-    frame = sys._getframe(2)
-    while frame is not None and (frame.f_code.co_filename.startswith(_LIB_DIRS) or frame.f_code.co_name in _SKIP):
-        frame = frame.f_back
-    if frame is None:
-        return None
-    filename, lineno = frame.f_code.co_filename, frame.f_lineno
-    text = linecache.getline(filename, lineno).strip()
-    return f"{os.path.basename(filename)}:{lineno}: {text}"

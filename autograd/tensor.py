@@ -173,14 +173,16 @@ def tensor(data: Any, dtype=None, requires_grad: bool = False, name: str | None 
 
 
 def as_tensor_like(value: Any, like: Tensor) -> Any:
-    """Operand conversion for binary ops: Python scalars stay weak (NumPy keeps `like`'s dtype);
-    arrays and lists of floats adopt `like`'s float dtype, so float32 never silently becomes float64."""
+    """Operand conversion for binary ops: Python scalars stay weak (NumPy keeps `like`'s dtype),
+    NumPy scalars become Python scalars, and arrays or lists adopt `like`'s float dtype, so float32
+    never silently becomes float64."""
+    if isinstance(value, np.generic) and value.dtype.kind in "biuf":
+        return value.item()
     if isinstance(value, (Tensor, int, float, bool)):
         return value
     arr = np.asarray(value)
-    if is_float_dtype(like.data.dtype) and (arr.dtype.kind == "f" or arr.dtype.kind in "iub"):
-        if arr.dtype.kind == "f" or arr.dtype.kind in "iu":
-            arr = arr.astype(like.data.dtype, copy=False)
+    if is_float_dtype(like.data.dtype) and arr.dtype.kind in "iuf":
+        arr = arr.astype(like.data.dtype, copy=False)
     return arr
 
 

@@ -31,7 +31,7 @@ COLORS = {
     "grad_op": "mistyrose",
     "nonfinite": "#ff8080",
 }
-_HEAT = ((255, 255, 224), (253, 174, 97), (166, 97, 26))  # light yellow -> orange -> brown (red means NaN)
+_HEAT = ((255, 255, 255), (253, 174, 97), (166, 97, 26))  # light yellow -> orange -> brown (red means NaN)
 _INSTALL = (
     "the Graphviz 'dot' program was not found on PATH, so the graph cannot be rendered. Install Graphviz: "
     "`apt-get install graphviz` (Debian/Ubuntu), `brew install graphviz` (macOS), `conda install graphviz`, "
@@ -357,14 +357,41 @@ class _Builder:
         fwd = sum(s.fwd_s for s in stats if s.fwd_s is not None)
         bwd = sum(s.bwd_s for s in stats)
         top = max(self._slowest(), 1e-12)
-        attrs["fillcolor"] = _heat(min((fwd + bwd) / top, 1.0))
+        heat = min((fwd + bwd) / top, 1.0)
+        attrs["fillcolor"] = _heat(heat)
+        if heat > 0.65:
+            attrs["fontcolor"] = "white"
         text = [f"fwd {fwd * 1e3:.2f} ms | bwd {bwd * 1e3:.2f} ms", f"saved {_bytes(saved)}"]
         bad = [w for w, flag in (("output", any(s.nonfinite_out for s in stats)),
                                  ("gradient", any(s.nonfinite_grad for s in stats))) if flag]
-        if bad:
-            attrs.update(fillcolor=COLORS["nonfinite"], color="red", penwidth="3", fontcolor="darkred")
-            text.append("NaN/Inf in " + " and ".join(bad))
+        if bad:  # the op where NaN/Inf first appears is filled red; ops that only pass it on get a red border
+            attrs.update(color="red", penwidth="3")
+            if any(n in self._nan_origins() for n in nodes):
+                attrs.update(fillcolor=COLORS["nonfinite"], fontcolor="darkred")
+                text.append("NaN/Inf starts here (" + " and ".join(bad) + ")")
+            else:
+                text.append("NaN/Inf in " + " and ".join(bad))
         return text
+
+    def _nan_origins(self) -> set:
+        """Nodes with a non-finite output whose recorded inputs were all finite (or a non-finite gradient
+        computed from a finite incoming gradient): where a NaN/Inf was born, not where it flowed."""
+        if not hasattr(self, "_origins"):
+            prof, self._origins = self.o.overlay, set()
+            by_id = {r.id: prof.stats(r.node) for r in self.rec if isinstance(r, NodeInfo)}
+            consumers = self.consumers
+            for r in self.rec:
+                st = by_id.get(r.id)
+                if st is None or not isinstance(r, NodeInfo):
+                    continue
+                ins = [by_id.get(i) for i in r.inputs if i is not None]
+                outs = [by_id.get(c) for c in consumers.get(r.id, [])]
+                if st.nonfinite_out and not any(s is not None and s.nonfinite_out for s in ins):
+                    self._origins.add(r.node)
+                elif st.nonfinite_grad and not st.nonfinite_out and not any(
+                        s is not None and s.nonfinite_grad for s in outs):
+                    self._origins.add(r.node)
+        return self._origins
 
 
 def _heat(f: float) -> str:

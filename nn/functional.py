@@ -466,8 +466,8 @@ def cross_entropy(input: ArrayLike, target: Any, weight: Any = None, reduction: 
     t = target.data if isinstance(target, Tensor) else np.asarray(target)
     if t.dtype.kind == "f" and t.shape == x.shape:  # class probabilities
         w = _class_weight(weight, n_classes, x, op).reshape((-1,) + (1,) * (x.ndim - class_axis - 1))
-        probs = t * (1 - label_smoothing) + label_smoothing / n_classes
-        loss = -ag.sum(logp * (probs * w).astype(x.dtype), axis=class_axis)
+        probs = target * (1 - label_smoothing) + label_smoothing / n_classes  # differentiable in target
+        loss = -ag.sum(logp * probs * w.astype(x.dtype), axis=class_axis)
         return _reduce(loss, reduction, op)
     y = _class_targets(x, target, ignore_index, op)
     nll = _nll(logp, y, weight, reduction, ignore_index, op)

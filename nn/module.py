@@ -4,6 +4,11 @@ through `nn.functional`.
 
 Each module knows its dotted path from the root (`_scope_name`), set when it is attached to a parent,
 so `__call__` can tag the ops it records (autograd.graph.module_scope) without walking anything.
+
+Parameters, buffers and children live in their registries (`_parameters`, `_buffers`, `_modules`)
+*and* in the instance `__dict__`, so reading `self.weight` in a forward is a plain attribute read
+(PyTorch's `__getattr__` fallback costs about 2 us per read). All registration goes through
+`__setattr__`/`register_*`/`add_module`/`_forget`, which keep the two in step.
 """
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from autograd.errors import TapegradError, fmt_shape
-from autograd.graph import module_scope, no_grad
+from autograd.graph import _Mode, no_grad
 from autograd.tensor import DEFAULT_FLOAT, Tensor
 
 
@@ -68,6 +73,7 @@ class Module:
 
     training: bool
     _scope_name: str
+    _hooked = False  # set on an instance when it gets a forward hook: one read on the hot path
 
     def __init__(self) -> None:
         # object.__setattr__: our own __setattr__ reads these dicts, so they must exist first
@@ -79,23 +85,33 @@ class Module:
         object.__setattr__(self, "_forward_hooks", {})
         object.__setattr__(self, "training", True)
         object.__setattr__(self, "_scope_name", "")
+        object.__setattr__(self, "_scope_entry", ("", type(self).__name__))
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f'{type(self).__name__} is missing the required "forward" function')
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if self._forward_pre_hooks or self._forward_hooks:
+        if self._hooked:
             return self._call_with_hooks(args, kwargs)
-        with module_scope(self._scope_name, type(self).__name__):
+        # what `with autograd.graph.module_scope(name, kind):` does, inlined: this is the hot path
+        prev = _Mode.scope
+        _Mode.scope = prev + (self._scope_entry,)
+        try:
             return self.forward(*args, **kwargs)
+        finally:
+            _Mode.scope = prev
 
     def _call_with_hooks(self, args: tuple, kwargs: dict) -> Any:
         for hook in list(self._forward_pre_hooks.values()):
             result = hook(self, args)
             if result is not None:
                 args = result if isinstance(result, tuple) else (result,)
-        with module_scope(self._scope_name, type(self).__name__):
+        prev = _Mode.scope
+        _Mode.scope = prev + (self._scope_entry,)
+        try:
             out = self.forward(*args, **kwargs)
+        finally:
+            _Mode.scope = prev
         for hook in list(self._forward_hooks.values()):
             result = hook(self, args, out)
             if result is not None:
@@ -106,12 +122,14 @@ class Module:
         """`hook(module, args) -> None or new args`, run before forward."""
         handle = RemovableHandle(self._forward_pre_hooks)
         self._forward_pre_hooks[handle.id] = hook
+        object.__setattr__(self, "_hooked", True)
         return handle
 
     def register_forward_hook(self, hook: Callable) -> RemovableHandle:
         """`hook(module, args, output) -> None or new output`, run after forward."""
         handle = RemovableHandle(self._forward_hooks)
         self._forward_hooks[handle.id] = hook
+        object.__setattr__(self, "_hooked", True)
         return handle
 
     # --- registration -------------------------------------------------------------------------
@@ -120,31 +138,39 @@ class Module:
         if isinstance(value, Parameter):
             if params is None:
                 raise AttributeError("cannot assign parameters before Module.__init__() call")
-            self._forget(name)
-            params[name] = value
+            self._register(params, name, value)
         elif params is not None and name in params:
             if value is not None:
                 raise TypeError(
                     f"cannot assign {type(value).__name__} as parameter '{name}' (nn.Parameter or None expected)"
                 )
-            params[name] = None
+            self._register(params, name, None)
         elif isinstance(value, Module):
             if params is None:
                 raise AttributeError("cannot assign module before Module.__init__() call")
-            self._forget(name)
-            self._modules[name] = value
-            value._set_scope(_join(self._scope_name, name))
+            self._register(self._modules, name, value)
         elif params is not None and name in self._modules:
             if value is not None:
                 raise TypeError(f"cannot assign {type(value).__name__} as child module '{name}' (Module or None expected)")
-            self._modules[name] = None
+            self._register(self._modules, name, None)
         elif params is not None and name in self._buffers:
-            self._buffers[name] = _as_buffer(name, value)
+            persistent = name not in self._non_persistent_buffers
+            self._register(self._buffers, name, _as_buffer(name, value))
+            if not persistent:
+                self._non_persistent_buffers.add(name)
         else:
             object.__setattr__(self, name, value)
 
+    def _register(self, table: dict, name: str, value: Any) -> None:
+        """Put `value` in one registry and the instance dict, removing `name` from everywhere else."""
+        self._forget(name)
+        table[name] = value
+        self.__dict__[name] = value
+        if isinstance(value, Module):
+            value._set_scope(_join(self._scope_name, name))
+
     def __getattr__(self, name: str) -> Any:
-        # only reached when normal lookup fails: parameters, buffers and children live in their dicts
+        # only reached when normal lookup fails, i.e. for entries put in a registry by hand
         d = self.__dict__
         for table in ("_parameters", "_buffers", "_modules"):
             entries = d.get(table)
@@ -153,12 +179,10 @@ class Module:
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __delattr__(self, name: str) -> None:
-        for table in (self._parameters, self._buffers, self._modules):
-            if name in table:
-                del table[name]
-                self._non_persistent_buffers.discard(name)
-                return
-        object.__delattr__(self, name)
+        if name in self._parameters or name in self._buffers or name in self._modules:
+            self._forget(name)
+        else:
+            object.__delattr__(self, name)
 
     def _forget(self, name: str) -> None:
         """Drop `name` from every registry and the instance dict before it is registered anew."""
@@ -180,14 +204,12 @@ class Module:
         self._check_new_name(name, "parameter")
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"cannot assign {type(param).__name__} as parameter '{name}' (nn.Parameter or None expected)")
-        self._forget(name)
-        self._parameters[name] = param
+        self._register(self._parameters, name, param)
 
     def register_buffer(self, name: str, tensor: Any, persistent: bool = True) -> None:
         """A tensor that is state but not learnable (running statistics); in `state_dict` if persistent."""
         self._check_new_name(name, "buffer")
-        self._forget(name)
-        self._buffers[name] = _as_buffer(name, tensor)
+        self._register(self._buffers, name, _as_buffer(name, tensor))
         if not persistent:
             self._non_persistent_buffers.add(name)
 
@@ -195,10 +217,7 @@ class Module:
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
         self._check_new_name(name, "module")
-        self._forget(name)
-        self._modules[name] = module
-        if module is not None:
-            module._set_scope(_join(self._scope_name, name))
+        self._register(self._modules, name, module)
 
     register_module = add_module
 
@@ -211,6 +230,7 @@ class Module:
                 continue
             seen.add(id(module))
             object.__setattr__(module, "_scope_name", path)
+            object.__setattr__(module, "_scope_entry", (path, type(module).__name__))
             stack.extend((child, _join(path, key)) for key, child in module._modules.items() if child is not None)
 
     # --- traversal ----------------------------------------------------------------------------
@@ -457,7 +477,7 @@ class Sequential(Module):
     def __delitem__(self, idx: int | slice) -> None:
         keys = list(self._modules)[idx] if isinstance(idx, slice) else [self._key(idx)]
         for key in keys:
-            del self._modules[key]
+            self._forget(key)
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -503,7 +523,8 @@ class ModuleList(Module):
         self._renumber(items)
 
     def _renumber(self, items: list) -> None:
-        self._modules.clear()
+        for key in list(self._modules):
+            self._forget(key)
         for i, module in enumerate(items):
             self.add_module(str(i), module)
 
@@ -562,7 +583,9 @@ class ModuleDict(Module):
         self.add_module(key, module)
 
     def __delitem__(self, key: str) -> None:
-        del self._modules[key]
+        if key not in self._modules:
+            raise KeyError(key)
+        self._forget(key)
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -583,10 +606,13 @@ class ModuleDict(Module):
         return self._modules.values()
 
     def pop(self, key: str) -> Module:
-        return self._modules.pop(key)
+        module = self._modules[key]
+        self._forget(key)
+        return module
 
     def clear(self) -> None:
-        self._modules.clear()
+        for key in list(self._modules):
+            self._forget(key)
 
     def update(self, modules: Any) -> None:
         pairs = modules.items() if hasattr(modules, "items") else modules

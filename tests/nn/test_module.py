@@ -303,6 +303,7 @@ def test_modulelist_and_moduledict():
     assert [m.scale.shape[0] for m in items] == [3, 1, 2]
     del items[1]
     assert [n for n, _ in items.named_children()] == ["0", "1"]
+    assert not hasattr(items, "2")  # no stale attribute left behind by renumbering
     items += [Stat(4)]
     assert len(items) == 3 and items[-1].scale.shape == (4,)
     heads = ModuleDict({"x": Stat(1)})
@@ -310,7 +311,9 @@ def test_modulelist_and_moduledict():
     assert list(heads) == ["x", "y"] and "y" in heads and len(heads) == 2
     assert list(heads.state_dict()) == ["x.scale", "x.running_mean", "y.scale", "y.running_mean"]
     heads.pop("x")
-    assert list(heads.keys()) == ["y"]
+    assert list(heads.keys()) == ["y"] and not hasattr(heads, "x")
+    with pytest.raises(KeyError, match="already exists"):
+        heads["values"] = Stat(1)  # would shadow a method, as PyTorch refuses too
 
 
 # --- scopes and hooks ------------------------------------------------------------------------------
@@ -343,6 +346,34 @@ def test_forward_hooks():
     pre.remove()
     post.remove()
     np.testing.assert_allclose(m(ag.ones(2)).data, [1.0, 1.0])
+
+
+def test_no_grad_calls_record_nothing():
+    net = Net()
+    with ag.no_grad():
+        out = net(ag.ones(2, 4))
+    assert out.grad_fn is None and out.shape == (2, 2)
+
+
+def test_attribute_reads_see_replacements():
+    m = Block()
+    new = Affine(3, 3)
+    m.fc = new
+    assert m.fc is new and m._modules["fc"] is new and new._scope_name == "fc"
+    m.stat.running_mean = np.ones(3, dtype=np.float32)
+    assert m.stat.running_mean is m.stat._buffers["running_mean"]
+    m.stat.scratch = np.ones(3)  # reassigning a non-persistent buffer keeps it non-persistent
+    assert "stat.scratch" not in m.state_dict()
+
+
+def test_utils_reexports_optim_clipping():
+    pytest.importorskip("optim.clip", reason="optim.clip provides the clipping functions")
+    from nn.utils import clip_grad_norm_, clip_grad_value_
+    import optim.clip
+
+    assert clip_grad_norm_ is optim.clip.clip_grad_norm_ and clip_grad_value_ is optim.clip.clip_grad_value_
+    with pytest.raises(AttributeError):
+        nn.utils.not_there
 
 
 def test_forward_not_implemented():
