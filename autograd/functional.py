@@ -23,6 +23,14 @@ def _t(x: ArrayLike) -> Tensor:
     return x if isinstance(x, Tensor) else tensor(x)
 
 
+def _floating(x: ArrayLike) -> Tensor:
+    """Integer and bool inputs of float functions become float32 (PyTorch's rule, not NumPy's float64)."""
+    x = _t(x)
+    if x.data.dtype.kind in "biu":
+        return Tensor._make(x.data.astype(np.float32))
+    return x
+
+
 def _pair(x: ArrayLike, y: ArrayLike) -> tuple[Any, Any]:
     """Bring a binary op's operands to tensors/weak scalars without upcasting float32."""
     if isinstance(x, Tensor):
@@ -66,23 +74,23 @@ def negative(x: ArrayLike) -> Tensor:
 
 
 def exp(x: ArrayLike) -> Tensor:
-    return E.exp(_t(x))
+    return E.exp(_floating(x))
 
 
 def log(x: ArrayLike) -> Tensor:
-    return E.log(_t(x))
+    return E.log(_floating(x))
 
 
 def sqrt(x: ArrayLike) -> Tensor:
-    return E.pow_(_t(x), 0.5)
+    return E.pow_(_floating(x), 0.5)
 
 
 def tanh(x: ArrayLike) -> Tensor:
-    return E.tanh(_t(x))
+    return E.tanh(_floating(x))
 
 
 def sigmoid(x: ArrayLike) -> Tensor:
-    return E.sigmoid(_t(x))
+    return E.sigmoid(_floating(x))
 
 
 def relu(x: ArrayLike) -> Tensor:
@@ -147,7 +155,7 @@ def _count(x: Tensor, axis) -> int:
 
 
 def mean(x: ArrayLike, axis=None, keepdims: bool = False, *, dim=None, keepdim=None) -> Tensor:
-    x = _t(x)
+    x = _floating(x)
     axes = normalize_axis(_axis_arg(axis, dim), x.ndim)
     return R.sum_(x, axis=axes, keepdims=_keep_arg(keepdims, keepdim)) * (1.0 / _count(x, axes))
 
@@ -155,7 +163,7 @@ def mean(x: ArrayLike, axis=None, keepdims: bool = False, *, dim=None, keepdim=N
 def var(x: ArrayLike, axis=None, keepdims: bool = False, ddof: int = 0, *, dim=None, keepdim=None,
         correction: int | None = None, unbiased: bool | None = None) -> Tensor:
     """Variance with NumPy's default ddof=0; `correction=`/`unbiased=` accepted as in PyTorch."""
-    x = _t(x)
+    x = _floating(x)
     if correction is not None:
         ddof = correction
     elif unbiased is not None:
@@ -199,12 +207,12 @@ def argmin(x: ArrayLike, axis=None, keepdims: bool = False, *, dim=None, keepdim
 
 def _stable_shift(x: Tensor, axes) -> np.ndarray:
     """max over axes as a constant (gradient-free): shifting by it changes no gradient."""
-    m = np.max(x.data, axis=axes, keepdims=True)
+    m = np.max(x.data, axis=axes, keepdims=True, initial=-np.inf)  # initial: empty inputs work too
     return np.where(np.isfinite(m), m, 0).astype(x.dtype, copy=False)
 
 
 def logsumexp(x: ArrayLike, axis=None, keepdims: bool = False, *, dim=None, keepdim=None) -> Tensor:
-    x = _t(x)
+    x = _floating(x)
     _nonempty(x, "logsumexp")
     axes = normalize_axis(_axis_arg(axis, dim), x.ndim)
     keep = _keep_arg(keepdims, keepdim)
@@ -214,14 +222,14 @@ def logsumexp(x: ArrayLike, axis=None, keepdims: bool = False, *, dim=None, keep
 
 
 def softmax(x: ArrayLike, axis: int = -1, *, dim=None) -> Tensor:
-    x = _t(x)
+    x = _floating(x)
     axes = normalize_axis(_axis_arg(axis, dim), x.ndim)
     e = exp(x - _stable_shift(x, axes))
     return e / R.sum_(e, axis=axes, keepdims=True)
 
 
 def log_softmax(x: ArrayLike, axis: int = -1, *, dim=None) -> Tensor:
-    x = _t(x)
+    x = _floating(x)
     return x - logsumexp(x, _axis_arg(axis, dim), keepdims=True)
 
 

@@ -1,7 +1,7 @@
 """Hypothesis fuzzing of the public API: random shapes, dtypes and values in; out comes a result or
 a documented tapegrad error (never a raw NumPy exception), and no input is ever mutated."""
 import numpy as np
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -61,12 +61,17 @@ def _call_and_check(fn, arrays, grad):
         np.testing.assert_array_equal(before, after)
 
 
+FUZZ = settings(max_examples=10 * settings().max_examples)  # cheap examples: draw many
+
+
+@FUZZ
 @given(fn=st.sampled_from(UNARY), a=any_array(), grad=st.booleans())
 def test_unary_public_api(fn, a, grad):
     with np.errstate(all="ignore"):
         _call_and_check(fn, [a], grad)
 
 
+@FUZZ
 @given(fn=st.sampled_from(BINARY), a=any_array(), b=any_array(), grad=st.booleans())
 def test_binary_public_api(fn, a, b, grad):
     with np.errstate(all="ignore"):
