@@ -57,8 +57,21 @@ def _matmul_examples(draw, S):
     return (draw(S.tensors(shape=S.st.just(xs))), draw(S.tensors(shape=S.st.just(ys)))), {}
 
 
+def _blas_ready(a):
+    """A matrix BLAS can read: broadcast views (a zero stride in the last two axes, common for
+    cotangents coming from sum/mean) would send NumPy down its slow non-BLAS loop."""
+    if isinstance(a, np.ndarray) and a.ndim >= 1 and 0 in a.strides[-2:] and a.size > 1:
+        return np.ascontiguousarray(a)
+    return a
+
+
+def _matmul(x, y):
+    """Matrix product with NumPy's broadcasting and 1-D rules (BLAS)."""
+    return np.matmul(_blas_ready(x), _blas_ready(y))
+
+
 matmul = defprim(
-    "matmul", np.matmul, _matmul_vjp_x, _matmul_vjp_y,
+    "matmul", _matmul, _matmul_vjp_x, _matmul_vjp_y,
     check=_matmul_check, examples=_matmul_examples, domain=("real", "real"),
     doc="x @ y with NumPy's broadcasting and 1-D rules (BLAS)",
 )
