@@ -1,0 +1,191 @@
+"""Train each reference model with its recipe in tapegrad and in PyTorch, side by side.
+
+The PyTorch twin is built from the tapegrad model itself: the same module tree with torch layers,
+the same forward code (the tapegrad class's `forward`, bound to the torch module), the same initial
+weights (copied through `state_dict`), the same batches in the same order (one seeded
+`tapegrad.data.DataLoader` drives both), the same optimizer settings, clipping and schedule.
+What differs: dropout masks (each framework's generator) and floating-point summation order.
+
+    python benchmarks/results.py --dataset fashion-mnist --epochs 1 --seeds 0 1 2
+    python benchmarks/results.py --dataset mnist-10k                       # recipe epochs
+    python benchmarks/results.py --dataset fashion-mnist --models lenet-bn --epochs 10 --seeds 0
+
+Prints one row per (model, seed) and the means, as Markdown, and appends JSON lines to --log.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+import nn
+import optim
+from tapegrad.cli import load_datasets
+from tapegrad.data import DataLoader
+from tapegrad.models import LOSSES, MODELS, build_model, weight_decay_for
+from tapegrad.train import EarlyStopping, fit
+
+
+# --- the PyTorch twin ------------------------------------------------------------------------------
+def _torch_layer(torch, m: nn.Module):
+    T = torch.nn
+    name = type(m).__name__
+    if name == "Conv2d":
+        return T.Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding, m.dilation, m.groups,
+                        bias=m.bias is not None)
+    if name == "Linear":
+        return T.Linear(m.in_features, m.out_features, bias=m.bias is not None)
+    if name == "BatchNorm2d":
+        return T.BatchNorm2d(m.num_features, eps=m.eps, momentum=m.momentum)
+    if name == "MaxPool2d":
+        return T.MaxPool2d(m.kernel_size, m.stride, m.padding)
+    if name == "Dropout":
+        return T.Dropout(m.p)
+    if name == "Flatten":
+        return T.Flatten(m.start_dim, m.end_dim)
+    if name in ("ReLU", "Sigmoid", "Tanh"):
+        return getattr(T, name)()
+    return None
+
+
+def torch_twin(torch, model: nn.Module):
+    """The same module tree in torch, running the tapegrad class's own forward code."""
+    layer = _torch_layer(torch, model)
+    if layer is not None:
+        return layer
+    twin_cls = type(f"Torch{type(model).__name__}", (torch.nn.Module,), {"forward": type(model).forward})
+    twin = twin_cls()
+    for key, value in vars(model).items():
+        if not key.startswith("_") and isinstance(value, (bool, int, float, str)):
+            setattr(twin, key, value)
+    for name, child in model.named_children():
+        setattr(twin, name, torch_twin(torch, child))
+    twin.load_state_dict({k: torch.tensor(np.asarray(v)) for k, v in model.state_dict().items()})
+    return twin
+
+
+def torch_quadratic(torch):
+    def loss(out, target):
+        onehot = torch.nn.functional.one_hot(target, out.shape[1]).to(out.dtype)
+        return 0.5 * ((out - onehot) ** 2).sum(dim=1).mean()
+    return loss
+
+
+def train_torch(torch, model, spec, cfg, loader, test) -> dict[str, float]:
+    r = spec.recipe
+    params = list(model.parameters())
+    if r.optimizer == "sgd":
+        opt = torch.optim.SGD(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    else:
+        cls = torch.optim.Adam if r.optimizer == "adam" else torch.optim.AdamW
+        opt = cls(params, lr=cfg["lr"], betas=r.betas, weight_decay=cfg["weight_decay"])
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg["epochs"]) if r.scheduler == "cosine" else None
+    loss_fn = torch.nn.functional.cross_entropy if r.loss == "cross_entropy" else torch_quadratic(torch)
+    early = EarlyStopping(r.early_stop_loss) if r.early_stop_loss is not None else None
+    start = time.perf_counter()
+    for _ in range(cfg["epochs"]):
+        model.train()
+        for images, labels in loader:
+            out = model(torch.from_numpy(images))
+            loss = loss_fn(out, torch.from_numpy(labels))
+            opt.zero_grad()
+            loss.backward()
+            if r.clip_value is not None:
+                torch.nn.utils.clip_grad_value_(params, r.clip_value)
+            opt.step()
+            if early is not None and early.update(loss.item()):
+                break
+        if sched is not None:
+            sched.step()
+        if early is not None and early.stopped:
+            break
+    seconds = time.perf_counter() - start
+    model.eval()
+    with torch.no_grad():
+        preds = torch.cat([model(torch.from_numpy(test.images[i:i + 1000])).argmax(1)
+                           for i in range(0, len(test), 1000)]).numpy()
+    return {"test_acc": float(np.mean(preds == test.labels)), "seconds": seconds}
+
+
+def train_tapegrad(model, spec, cfg, loader, test) -> dict[str, float]:
+    r = spec.recipe
+    params = model.parameters()
+    opt = optim.SGD(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"]) if r.optimizer == "sgd" else \
+        (optim.Adam if r.optimizer == "adam" else optim.AdamW)(
+            params, lr=cfg["lr"], betas=r.betas, weight_decay=cfg["weight_decay"])
+    sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg["epochs"]) if r.scheduler == "cosine" else None
+    early = EarlyStopping(r.early_stop_loss) if r.early_stop_loss is not None else None
+    start = time.perf_counter()
+    result = fit(model, LOSSES[r.loss](), opt, loader, None, cfg["epochs"], clip_value=r.clip_value,
+                 scheduler=sched, early_stop=early)
+    seconds = time.perf_counter() - start
+    from tapegrad.train import accuracy
+
+    del result
+    return {"test_acc": accuracy(model, test.images, test.labels), "seconds": seconds}
+
+
+def run_one(torch, name: str, seed: int, train, test, epochs: int | None) -> dict[str, Any]:
+    spec = MODELS[name]
+    shape = tuple(train.images.shape[1:])
+    cfg = {"lr": spec.recipe.lr, "epochs": epochs or spec.recipe.epochs,
+           "weight_decay": weight_decay_for(spec.recipe, len(train))}
+    model = build_model(name, shape, 10, seed)
+    twin = torch_twin(torch, model)  # copies the initial weights before tapegrad trains
+
+    def loader():
+        return DataLoader(train, batch_size=spec.recipe.batch_size, shuffle=True, seed=seed)
+
+    tg = train_tapegrad(model, spec, cfg, loader(), test)
+    pt = train_torch(torch, twin, spec, cfg, loader(), test)
+    return {"model": name, "seed": seed, "epochs": cfg["epochs"], "n_train": len(train), "n_test": len(test),
+            "tapegrad_acc": tg["test_acc"], "torch_acc": pt["test_acc"],
+            "tapegrad_s": tg["seconds"], "torch_s": pt["seconds"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dataset", default="fashion-mnist")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--models", nargs="*", default=list(MODELS))
+    parser.add_argument("--seeds", nargs="*", type=int, default=[0])
+    parser.add_argument("--epochs", type=int, default=None, help="default: each recipe's epochs")
+    parser.add_argument("--limit-train", type=int, default=None)
+    parser.add_argument("--log", default="results.jsonl")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
+    train, test, _ = load_datasets(args.dataset, args.data_dir, args.limit_train)
+    print(f"| model | seed | epochs | tapegrad acc | PyTorch acc | diff (points) | tapegrad s | PyTorch s | time ratio |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    rows = []
+    for name in args.models:
+        for seed in args.seeds:
+            row = run_one(torch, name, seed, train, test, args.epochs)
+            row["dataset"] = args.dataset
+            rows.append(row)
+            with open(args.log, "a") as f:
+                f.write(json.dumps(row) + "\n")
+            print(f"| {name} | {seed} | {row['epochs']} | {100 * row['tapegrad_acc']:.2f} | {100 * row['torch_acc']:.2f} | "
+                  f"{100 * (row['tapegrad_acc'] - row['torch_acc']):+.2f} | {row['tapegrad_s']:.1f} | {row['torch_s']:.1f} | "
+                  f"{row['tapegrad_s'] / row['torch_s']:.2f} |", flush=True)
+    if len(args.seeds) > 1:
+        print("\nmeans over seeds")
+        for name in args.models:
+            sel = [r for r in rows if r["model"] == name]
+            tg, pt = np.mean([r["tapegrad_acc"] for r in sel]), np.mean([r["torch_acc"] for r in sel])
+            ts, ps = np.mean([r["tapegrad_s"] for r in sel]), np.mean([r["torch_s"] for r in sel])
+            print(f"| {name} | mean of {len(sel)} | {sel[0]['epochs']} | {100 * tg:.2f} | {100 * pt:.2f} | "
+                  f"{100 * (tg - pt):+.2f} | {ts:.1f} | {ps:.1f} | {ts / ps:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, os.path.dirname(__file__))
+    main()
