@@ -131,16 +131,24 @@ def _pad(x, index, shape):
     return out
 
 
-def _slice_examples(draw, S):
-    x = draw(S.tensors(shape=S.shapes(min_dims=1, max_dims=3, min_side=1)))
-    return (x,), {"index": draw(S.basic_indices(x.shape))}
+def _gather_examples(indices: str):
+    """Examples for a gather (x, index) and its scatter transpose (x, index, shape); `indices` names
+    the strategy drawing the index ('basic_indices' or 'advanced_indices')."""
+
+    def gather(draw, S):
+        x = draw(S.tensors(shape=S.shapes(min_dims=1, max_dims=3, min_side=1)))
+        return (x,), {"index": draw(getattr(S, indices)(x.shape))}
+
+    def scatter(draw, S):
+        shape = draw(S.shapes(min_dims=1, max_dims=3, min_side=1))
+        index = draw(getattr(S, indices)(shape))
+        inner = np.empty(shape)[index].shape
+        return (draw(S.tensors(shape=S.st.just(inner))),), {"index": index, "shape": shape}
+
+    return gather, scatter
 
 
-def _pad_examples(draw, S):
-    shape = draw(S.shapes(min_dims=1, max_dims=3, min_side=1))
-    index = draw(S.basic_indices(shape))
-    inner = np.empty(shape)[index].shape
-    return (draw(S.tensors(shape=S.st.just(inner))),), {"index": index, "shape": shape}
+_slice_examples, _pad_examples = _gather_examples("basic_indices")
 
 
 slice_ = defprim(
@@ -166,16 +174,7 @@ def _scatter_add(x, index, shape):
     return out
 
 
-def _take_examples(draw, S):
-    x = draw(S.tensors(shape=S.shapes(min_dims=1, max_dims=3, min_side=1)))
-    return (x,), {"index": draw(S.advanced_indices(x.shape))}
-
-
-def _scatter_examples(draw, S):
-    shape = draw(S.shapes(min_dims=1, max_dims=3, min_side=1))
-    index = draw(S.advanced_indices(shape))
-    inner = np.empty(shape)[index].shape
-    return (draw(S.tensors(shape=S.st.just(inner))),), {"index": index, "shape": shape}
+_take_examples, _scatter_examples = _gather_examples("advanced_indices")
 
 
 take = defprim(
