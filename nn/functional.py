@@ -220,7 +220,7 @@ def batch_norm(input: ArrayLike, running_mean: Any, running_var: Any, weight: Ar
         mean = ag.mean(x, axis=axes, keepdims=True)
         centered = x - mean
         var = ag.mean(centered * centered, axis=axes, keepdims=True)
-        y = centered * (var + eps) ** -0.5
+        scale = (var + eps) ** -0.5  # per channel: folding gamma in here saves a full-size multiply
         _update_running(running_mean, mean.data.reshape(c), momentum)
         _update_running(running_var, var.data.reshape(c) * (n / (n - 1)), momentum)
     else:
@@ -228,9 +228,11 @@ def batch_norm(input: ArrayLike, running_mean: Any, running_var: Any, weight: Ar
             raise ValueError("batch_norm: running_mean and running_var are needed when training=False")
         rm = np.asarray(getattr(running_mean, "data", running_mean), dtype=x.dtype).reshape(stat_shape)
         rv = np.asarray(getattr(running_var, "data", running_var), dtype=x.dtype).reshape(stat_shape)
-        y = (x - rm) * (1.0 / np.sqrt(rv + eps)).astype(x.dtype)
+        centered = x - rm
+        scale = Tensor._make((1.0 / np.sqrt(rv + eps)).astype(x.dtype))
     if weight is not None:
-        y = y * S.reshape(_t(weight), shape=stat_shape)
+        scale = scale * S.reshape(_t(weight), shape=stat_shape)
+    y = centered * scale
     if bias is not None:
         y = y + S.reshape(_t(bias), shape=stat_shape)
     return y
