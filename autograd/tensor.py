@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from .errors import DtypeError, GraphError
-from .graph import Node, _Mode
+from .graph import Node
 
 DEFAULT_FLOAT = np.float32
 
@@ -54,7 +54,7 @@ class Tensor:
     @classmethod
     def _make(cls, data: np.ndarray, node: Node | None = None) -> "Tensor":
         """Fast constructor used by primitives: no conversion, no checks."""
-        t = object.__new__(cls if cls is not Tensor else Tensor)
+        t = object.__new__(cls)
         t.data = data
         t.grad = None
         t._node = node
@@ -184,7 +184,3 @@ def as_tensor_like(value: Any, like: Tensor) -> Any:
     if is_float_dtype(like.data.dtype) and arr.dtype.kind in "iuf":
         arr = arr.astype(like.data.dtype, copy=False)
     return arr
-
-
-def grad_enabled() -> bool:
-    return _Mode.grad_enabled
