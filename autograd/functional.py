@@ -229,8 +229,11 @@ def softmax(x: ArrayLike, axis: int = -1, *, dim=None) -> Tensor:
 
 
 def log_softmax(x: ArrayLike, axis: int = -1, *, dim=None) -> Tensor:
+    """(x - m) - log(sum(exp(x - m))), with m the (constant) max: five primitives."""
     x = _floating(x)
-    return x - logsumexp(x, _axis_arg(axis, dim), keepdims=True)
+    axes = normalize_axis(_axis_arg(axis, dim), x.ndim)
+    shifted = x - _stable_shift(x, axes)
+    return shifted - log(R.sum_(exp(shifted), axis=axes, keepdims=True))
 
 
 # --- shapes ---------------------------------------------------------------------------------------

@@ -81,8 +81,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--profile", action="store_true", help="also print per-primitive times")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2,
+                        help="PyTorch threads; set OPENBLAS_NUM_THREADS to the same for NumPy")
     args = parser.parse_args()
-    torch = try_import_torch(2)
+    torch = try_import_torch(args.threads)
+    print(f"threads: PyTorch {args.threads}, OpenBLAS {os.environ.get('OPENBLAS_NUM_THREADS', 'default')}")
     rng = np.random.default_rng(0)
     print(f"{'model':42s} {'batch':>5s} {'tapegrad/s':>11s} {'pytorch/s':>10s} {'ratio':>6s}")
     for label, kind, opt_kind, batch in CASES:

@@ -29,7 +29,7 @@ def _kept_shape(in_shape, axis):
 
 def _sum(x, axis, keepdims):
     """Sum over `axis` (a tuple or None)."""
-    return np.sum(x, axis=axis, keepdims=keepdims)
+    return np.add.reduce(x, axis=axis, keepdims=keepdims)  # np.sum's Python wrapper costs a microsecond
 
 
 def _sum_vjp(g, ans, x, axis, keepdims):
