@@ -3,6 +3,7 @@ compositions of them: nothing here has a VJP of its own."""
 from __future__ import annotations
 
 import builtins
+import math
 from typing import Any, Sequence
 
 import numpy as np
@@ -207,8 +208,12 @@ def argmin(x: ArrayLike, axis=None, keepdims: bool = False, *, dim=None, keepdim
 
 def _stable_shift(x: Tensor, axes) -> np.ndarray:
     """max over axes as a constant (gradient-free): shifting by it changes no gradient."""
-    m = np.max(x.data, axis=axes, keepdims=True, initial=-np.inf)  # initial: empty inputs work too
-    return np.where(np.isfinite(m), m, 0).astype(x.dtype, copy=False)
+    if x.size == 0:
+        return np.zeros(np.sum(x.data, axis=axes, keepdims=True).shape, dtype=x.dtype)
+    m = np.maximum.reduce(x.data, axis=axes, keepdims=True)
+    if not np.isfinite(m).all():  # a row of -inf (or inf/nan) must not turn into nan by x - m
+        m = np.where(np.isfinite(m), m, 0).astype(x.dtype, copy=False)
+    return m
 
 
 def logsumexp(x: ArrayLike, axis=None, keepdims: bool = False, *, dim=None, keepdim=None) -> Tensor:
@@ -247,7 +252,7 @@ def reshape(x: ArrayLike, *shape) -> Tensor:
     x = _t(x)
     shape = _shape_arg(shape)
     if -1 in shape:
-        known = int(np.prod([s for s in shape if s != -1]))
+        known = math.prod(s for s in shape if s != -1)
         if shape.count(-1) > 1 or known == 0 or x.size % known:
             raise ShapeError(f"reshape: cannot reshape {fmt_shape(x.shape)} ({x.size} elements) into {fmt_shape(shape)}")
         shape = tuple(x.size // known if s == -1 else s for s in shape)
@@ -264,7 +269,7 @@ def flatten(x: ArrayLike, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     if x.ndim == 0:
         return reshape(x, (1,))
     s, e = start_dim % x.ndim, end_dim % x.ndim
-    return reshape(x, x.shape[:s] + (int(np.prod(x.shape[s:e + 1])),) + x.shape[e + 1:])
+    return reshape(x, x.shape[:s] + (math.prod(x.shape[s:e + 1]),) + x.shape[e + 1:])
 
 
 def transpose(x: ArrayLike, *axes) -> Tensor:

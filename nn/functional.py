@@ -89,28 +89,40 @@ def _conv(x: Tensor, w: Tensor, bias, stride, padding, dilation, groups: int, n:
     if n == 1:  # a unit height axis makes it a 2-D problem
         x, w = ag.unsqueeze(x, 2), ag.unsqueeze(w, 2)
         kernel, stride, dilation, pads = (1,) + kernel, (1,) + stride, (1,) + dilation, ((0, 0),) + pads
-    if any(a or b for a, b in pads):
-        x = ag.pad(x, ((0, 0), (0, 0)) + pads)
-    out = _conv2d_core(x, w, kernel, stride, dilation, groups)
+    out = _conv2d_core(x, w, kernel, stride, dilation, pads, groups)
     out = S.reshape(out, shape=(x.shape[0], out_channels) + out_sp)
     if bias is not None:
         out = out + S.reshape(_t(bias), shape=(out_channels,) + (1,) * n)
     return S.reshape(out, shape=out.shape[1:]) if unbatched else out
 
 
-def _conv2d_core(x: Tensor, w: Tensor, kernel, stride, dilation, groups: int) -> Tensor:
-    """(B, C, H, W) padded input -> (B, groups, O/groups, Ho*Wo)."""
-    b, c = x.shape[:2]
+def _conv2d_core(x: Tensor, w: Tensor, kernel, stride, dilation, pads, groups: int) -> Tensor:
+    """(B, C, H, W) input -> (B, O, Ho, Wo), computed in batch-last layout (C, H, W, B).
+
+    With the batch axis innermost, a window row (Wo, B) is one contiguous run, so the im2col copy
+    and window_sum's adds move long runs instead of Wo-element ones, and the weight products are
+    single 2-D GEMMs over N = Ho*Wo*B columns. The output is a (B, O, Ho, Wo) view of the
+    (O, Ho, Wo, B) product: the next conv's layout change is then free.
+    """
+    b, c, h, wd = x.shape
     o, cg = w.shape[:2]
     kk = cg * kernel[0] * kernel[1]
+    xt = S.transpose(x, axes=(1, 2, 3, 0))
+    if any(p or q for p, q in pads):  # the padding copy also lays the input out batch-last
+        shape = (c, h + sum(pads[0]), wd + sum(pads[1]), b)
+        xt = S.pad(xt, index=(slice(None), slice(pads[0][0], pads[0][0] + h), slice(pads[1][0], pads[1][0] + wd),
+                              slice(None)), shape=shape)
+    else:  # a copy only if x is not batch-last already (e.g. the output of a previous conv)
+        xt = S.reshape(S.reshape(xt, shape=(c, h * wd * b)), shape=(c, h, wd, b))
     if kernel == (1, 1) and stride == (1, 1):
-        cols = S.reshape(x, shape=(b, groups, cg, x.shape[2] * x.shape[3]))
+        ho, wo = xt.shape[1:3]
+        cols = S.reshape(xt, shape=(groups, kk, ho * wo * b))
     else:
-        win = S.sliding_windows(x, kernel=kernel, stride=stride, dilation=dilation)  # B C Ho Wo kh kw
-        ho, wo = win.shape[2:4]
-        win = S.reshape(win, shape=(b, groups, cg, ho, wo) + kernel)  # splitting C keeps the view
-        cols = S.reshape(S.transpose(win, axes=(0, 1, 2, 5, 6, 3, 4)), shape=(b, groups, kk, ho * wo))
-    return S.reshape(w, shape=(groups, o // groups, kk)) @ cols
+        win = S.sliding_windows(xt, kernel=kernel + (1,), stride=stride + (1,), dilation=dilation + (1,))
+        ho, wo = win.shape[1:3]  # win: C Ho Wo B kh kw 1
+        cols = S.reshape(S.transpose(win, axes=(0, 4, 5, 6, 1, 2, 3)), shape=(groups, kk, ho * wo * b))
+    out = S.reshape(w, shape=(groups, o // groups, kk)) @ cols
+    return S.transpose(S.reshape(out, shape=(o, ho, wo, b)), axes=(3, 0, 1, 2))
 
 
 # --- pooling ------------------------------------------------------------------------------------------
@@ -423,12 +435,23 @@ def _class_weight(weight: Any, n_classes: int, x: Tensor, op: str) -> np.ndarray
     return w
 
 
-def _pick(logp: Tensor, y: np.ndarray, coef: np.ndarray) -> Tensor:
-    """sum over the class axis of logp * coef[y] one-hot: a gather written as a masked sum (cheap VJP)."""
+def _target_weights(logp: Tensor, y: np.ndarray, coef: np.ndarray) -> np.ndarray:
+    """A dense array holding coef at each target's class and 0 elsewhere: the gather of the
+    target log-probabilities becomes one multiply and one sum, whose VJPs are cheap."""
     class_axis = 1 if logp.ndim >= 2 else 0
-    n_classes = logp.shape[class_axis]
-    onehot = np.expand_dims(y, class_axis) == np.arange(n_classes).reshape((-1,) + (1,) * (logp.ndim - class_axis - 1))
-    return ag.sum(logp * (onehot * np.expand_dims(coef, class_axis)).astype(logp.dtype), axis=class_axis)
+    dense = np.zeros(logp.shape, dtype=logp.dtype)
+    safe = np.where(coef != 0, y, 0)  # ignored targets (coef 0) may hold any value, e.g. -100
+    if logp.ndim == 2:  # (N, C): plain fancy indexing, the common case
+        dense[np.arange(len(safe)), safe] = coef
+    else:
+        np.put_along_axis(dense, np.expand_dims(safe, class_axis), np.expand_dims(coef, class_axis).astype(dense.dtype),
+                          axis=class_axis)
+    return dense
+
+
+def _pick(logp: Tensor, y: np.ndarray, coef: np.ndarray) -> Tensor:
+    """sum over the class axis of logp * coef[y] one-hot: a gather written as a masked sum."""
+    return ag.sum(logp * _target_weights(logp, y, coef), axis=1 if logp.ndim >= 2 else 0)
 
 
 def nll_loss(input: ArrayLike, target: Any, weight: Any = None, reduction: str = "mean",
@@ -445,11 +468,11 @@ def _nll(logp: Tensor, y: np.ndarray, weight: Any, reduction: str, ignore_index:
     w = _class_weight(weight, n_classes, logp, op)
     keep = y != ignore_index
     coef = np.where(keep, w[np.where(keep, y, 0)], 0.0)
-    loss = -_pick(logp, y, coef)
     if reduction == "none":
-        return loss
-    total = ag.sum(loss)
-    return total if reduction == "sum" else total * (1.0 / coef.sum() if coef.sum() else math.nan)
+        return -_pick(logp, y, coef)
+    total_weight = coef.sum()
+    scale = 1.0 if reduction == "sum" else (1.0 / total_weight if total_weight else math.nan)
+    return ag.sum(logp * _target_weights(logp, y, -scale * coef))  # one multiply, one sum
 
 
 def cross_entropy(input: ArrayLike, target: Any, weight: Any = None, reduction: str = "mean",

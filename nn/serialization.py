@@ -97,6 +97,7 @@ def save(obj: Any, path: PathLike) -> None:
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a checkpoint gets the usual mode
         os.replace(tmp, path)
         tmp = None
         _fsync_dir(directory)
@@ -159,3 +160,9 @@ def load(path: PathLike) -> Any:
         return _decode(manifest["tree"], arrays)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise CheckpointError(f"load: {path!r} has an unreadable manifest: {exc}") from None
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

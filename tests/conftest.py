@@ -2,6 +2,11 @@
 HYPOTHESIS_PROFILE) draws more examples."""
 import os
 
+# Two pytest-xdist workers on two cores: multi-threaded BLAS in each would fight over the cores
+# (OpenBLAS threads spin while waiting, and a loaded machine makes that 10-30x slower).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 from hypothesis import HealthCheck, settings
 
 _common = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

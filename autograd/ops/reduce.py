@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import ShapeError
 from ..primitive import defprim, shape_of
 from .shape import broadcast_to, reshape
 
@@ -11,9 +12,9 @@ def normalize_axis(axis, ndim: int) -> tuple[int, ...] | None:
     """None, an int or a sequence -> a sorted tuple of non-negative axes (None means all)."""
     if axis is None:
         return None
+    if type(axis) is int and -ndim <= axis < ndim:  # the common case, on every reduction
+        return (axis % ndim,)
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-    from ..errors import ShapeError
-
     for a in axes:
         if not -ndim <= a < max(ndim, 1):
             raise ShapeError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
@@ -47,7 +48,7 @@ def _reduce(ufunc, x: np.ndarray, axis, keepdims: bool) -> np.ndarray:
     """ufunc.reduce over `axis`. A reduction over a few elements of strided axes (pooling windows:
     2x2 of a (B, C, Ho, 2, Wo, 2) view) is many times faster as elementwise ufunc calls over the
     k*k slices than as NumPy's reduction loop, whose inner loop would be 2 long."""
-    if axis is None or x.ndim == 0:
+    if axis is None or len(axis) == x.ndim:  # a full reduction: one NumPy call is best
         return ufunc.reduce(x, axis=axis, keepdims=keepdims)
     sizes = [x.shape[a] for a in axis]
     n = int(np.prod(sizes))

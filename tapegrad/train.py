@@ -1,0 +1,319 @@
+"""The model-agnostic training loop, evaluation, early stopping, checkpoints and Ctrl-C handling.
+
+`fit` trains any `nn.Module` with any loss and optimizer on a `DataLoader`, and can start from the
+middle of an epoch: its whole position is a `Progress` (epochs done, steps done in the current
+epoch, the running loss/accuracy sums of that epoch, the per-epoch history). A checkpoint
+(`checkpoint_state`) holds that position together with the model, optimizer, scheduler, loader and
+RNG states, so `restore_checkpoint` + `fit` continues *exactly* where the saved run was: the same
+batches in the same order, the same dropout masks, the same floating-point sums.
+
+What a checkpoint written on Ctrl-C contains: the state after the last *completed* optimizer step
+(a step is never cut in half: the SIGINT handler only raises a flag that `fit` reads between steps).
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Iterator, Optional
+
+import numpy as np
+
+import autograd as ag
+import nn
+import optim
+from tapegrad.data import DataLoader
+
+EVAL_BATCH = 1000
+
+
+class TrainingDiverged(ArithmeticError):
+    """The training loss became NaN or infinite; the message says where and what to try."""
+
+
+# --- early stopping ------------------------------------------------------------------------------
+class EarlyStopping:
+    """Stop when the exponential moving average of the per-step training loss falls below `threshold`.
+
+    average <- momentum * average + (1 - momentum) * loss (bias-corrected, as Adam's moments are, so the
+    first steps are not pulled towards 0); checked after every step once `min_steps` steps are done.
+    """
+
+    def __init__(self, threshold: float, momentum: float = 0.9, min_steps: int = 20) -> None:
+        self.threshold = float(threshold)
+        self.momentum = float(momentum)
+        self.min_steps = int(min_steps)
+        self.raw = 0.0  # the uncorrected EMA
+        self.steps = 0
+        self.stopped = False
+
+    @property
+    def average(self) -> float | None:
+        return self.raw / (1.0 - self.momentum ** self.steps) if self.steps else None
+
+    def update(self, loss: float) -> bool:
+        """Feed one step's loss; True (and `stopped`) once the average is below the threshold."""
+        self.raw = self.momentum * self.raw + (1.0 - self.momentum) * float(loss)
+        self.steps += 1
+        if self.steps >= self.min_steps and self.average < self.threshold:
+            self.stopped = True
+        return self.stopped
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"threshold": self.threshold, "momentum": self.momentum, "min_steps": self.min_steps,
+                "raw": self.raw, "steps": self.steps, "stopped": self.stopped}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.threshold, self.momentum = float(state["threshold"]), float(state["momentum"])
+        self.min_steps, self.raw = int(state["min_steps"]), float(state["raw"])
+        self.steps, self.stopped = int(state["steps"]), bool(state["stopped"])
+
+
+# --- where a run is ------------------------------------------------------------------------------
+@dataclass
+class Progress:
+    """The position of a run: everything `fit` needs to continue it, besides the objects' states."""
+
+    epoch: int = 0  # completed epochs
+    step: int = 0  # optimizer steps done in the current (incomplete) epoch
+    loss_sum: float = 0.0  # sum over the epoch's samples so far of their loss
+    correct: int = 0
+    seen: int = 0
+    train_seconds: float = 0.0  # time spent in steps this epoch (for samples/s)
+    seconds: float = 0.0  # wall time this epoch
+    history: list[dict[str, float]] = field(default_factory=list)  # one metrics row per epoch
+
+    def state_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> "Progress":
+        history = [{k: float(v) for k, v in row.items()} for row in state.get("history", [])]
+        return cls(int(state["epoch"]), int(state["step"]), float(state["loss_sum"]), int(state["correct"]),
+                   int(state["seen"]), float(state["train_seconds"]), float(state["seconds"]), history)
+
+    def _start_epoch(self) -> None:
+        self.step, self.loss_sum, self.correct, self.seen = 0, 0.0, 0, 0
+        self.train_seconds = self.seconds = 0.0
+
+
+@dataclass
+class FitResult:
+    progress: Progress
+    interrupted: bool = False
+    stopped_early: bool = False
+
+
+# --- Ctrl-C --------------------------------------------------------------------------------------
+class InterruptFlag:
+    """Set by the SIGINT handler; `fit` reads it between steps."""
+
+    requested: bool = False
+
+
+@contextlib.contextmanager
+def catch_sigint() -> Iterator[InterruptFlag]:
+    """Turn the first Ctrl-C into a flag (the run stops after its current step and saves); a second
+    Ctrl-C raises KeyboardInterrupt at once. Outside the main thread no handler can be installed."""
+    flag = InterruptFlag()
+
+    def handler(signum: int, frame: Any) -> None:
+        if flag.requested:
+            raise KeyboardInterrupt
+        flag.requested = True
+
+    try:
+        previous = signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread
+        yield flag
+        return
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+# --- evaluation ----------------------------------------------------------------------------------
+def predict(model: nn.Module, images: np.ndarray, batch_size: int = EVAL_BATCH) -> np.ndarray:
+    """Class predictions (argmax of the outputs) in eval mode, without recording a graph."""
+    was_training = model.training
+    model.eval()
+    try:
+        with ag.no_grad():
+            preds = [model(ag.tensor(np.asarray(images[i:i + batch_size], dtype=np.float32))).data.argmax(axis=1)
+                     for i in range(0, len(images), batch_size)]
+    finally:
+        model.train(was_training)
+    return np.concatenate(preds) if preds else np.zeros(0, dtype=np.int64)
+
+
+def accuracy(model: nn.Module, images: np.ndarray, labels: np.ndarray) -> float:
+    return float(np.mean(predict(model, images) == labels)) if len(labels) else float("nan")
+
+
+# --- the loop ------------------------------------------------------------------------------------
+def _bar(total: int, initial: int, desc: str, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, unit="batch", leave=False, dynamic_ncols=True,
+                file=sys.stderr)
+
+
+def fit(
+    model: nn.Module,
+    loss_fn: Callable[[Any, np.ndarray], Any],
+    optimizer: optim.Optimizer,
+    train_loader: DataLoader,
+    test_data: Optional[tuple[np.ndarray, np.ndarray]],
+    epochs: int,
+    clip_value: float | None = None,
+    clip_norm: float | None = None,
+    scheduler: Any = None,
+    early_stop: EarlyStopping | None = None,
+    on_epoch: Callable[[dict[str, float], Progress], None] | None = None,
+    *,
+    progress: Progress | None = None,
+    interrupt: InterruptFlag | None = None,
+    show_progress: bool = False,
+) -> FitResult:
+    """Train `model` until `epochs` epochs are done, early stopping fires, or `interrupt` is raised.
+
+    Starts from `progress` (a restored checkpoint's) if given; the loader must then be at that
+    epoch (`restore_checkpoint` does it). Batches are wrapped as float32 tensors; the scheduler
+    steps once per epoch; `on_epoch(row, progress)` runs after each epoch's evaluation, with the
+    progress already advanced to the next epoch (the moment to write a checkpoint).
+    """
+    state = progress if progress is not None else Progress()
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    model.train()
+    while state.epoch < epochs and not (early_stop is not None and early_stop.stopped):
+        bar = _bar(len(train_loader), state.step, f"epoch {state.epoch + 1}/{epochs}", show_progress)
+        epoch_start = time.perf_counter() - state.seconds
+        for index, (images, labels) in enumerate(train_loader):
+            if index < state.step:  # resuming mid-epoch: these batches were trained on already
+                continue
+            t0 = time.perf_counter()
+            out = model(ag.tensor(images))
+            loss = loss_fn(out, labels)
+            optimizer.zero_grad()
+            loss.backward()
+            if clip_value is not None:
+                optim.clip_grad_value_(params, clip_value)
+            if clip_norm is not None:
+                optim.clip_grad_norm_(params, clip_norm)
+            optimizer.step()
+            value = float(loss.item())
+            if not math.isfinite(value):
+                raise TrainingDiverged(
+                    f"the training loss became {value} at epoch {state.epoch + 1}, step {state.step + 1}; "
+                    "try a lower --lr or gradient clipping (--clip-value / --clip-norm)"
+                )
+            n = len(labels)
+            state.step += 1
+            state.loss_sum += value * n
+            state.correct += int(np.sum(out.data.argmax(axis=1) == labels))
+            state.seen += n
+            state.train_seconds += time.perf_counter() - t0
+            state.seconds = time.perf_counter() - epoch_start
+            if bar is not None:
+                bar.update(1)
+                if state.step % 10 == 0:
+                    bar.set_postfix(loss=f"{state.loss_sum / state.seen:.4f}",
+                                    acc=f"{state.correct / state.seen:.3f}",
+                                    samples_s=f"{state.seen / max(state.train_seconds, 1e-9):.0f}", refresh=False)
+            if early_stop is not None and early_stop.update(value):
+                break
+            if interrupt is not None and interrupt.requested:
+                if bar is not None:
+                    bar.close()
+                return FitResult(state, interrupted=True)
+        if bar is not None:
+            bar.close()
+        if scheduler is not None:
+            scheduler.step()
+        test_acc = accuracy(model, *test_data) if test_data is not None else float("nan")
+        row = {
+            "epoch": float(state.epoch + 1),
+            "loss": state.loss_sum / max(state.seen, 1),
+            "train_acc": state.correct / max(state.seen, 1),
+            "test_acc": test_acc,
+            "samples_per_s": state.seen / max(state.train_seconds, 1e-9),
+            "seconds": time.perf_counter() - epoch_start,
+        }
+        state.history.append(row)
+        state.epoch += 1
+        state._start_epoch()
+        if on_epoch is not None:
+            on_epoch(row, state)
+        if interrupt is not None and interrupt.requested:
+            return FitResult(state, interrupted=True, stopped_early=bool(early_stop and early_stop.stopped))
+    return FitResult(state, stopped_early=bool(early_stop is not None and early_stop.stopped))
+
+
+def format_epoch(row: dict[str, float], epochs: int) -> str:
+    """The one summary line printed per epoch."""
+    return (f"epoch {int(row['epoch'])}/{epochs}  loss {row['loss']:.4f}  train_acc {100 * row['train_acc']:.2f}%  "
+            f"test_acc {100 * row['test_acc']:.2f}%  {row['samples_per_s']:.0f} samples/s  {row['seconds']:.1f} s")
+
+
+# --- checkpoints ---------------------------------------------------------------------------------
+def _generators(model: nn.Module) -> dict[str, np.random.Generator]:
+    """Every numpy Generator a module keeps as `.rng` (Dropout), plus nn.init's default generator."""
+    found = {"nn.init": nn.init.default_generator()}
+    for name, module in model.named_modules():
+        rng = getattr(module, "rng", None)
+        if isinstance(rng, np.random.Generator):
+            found[f"module:{name}"] = rng
+    return found
+
+
+def rng_states(model: nn.Module) -> dict[str, dict[str, Any]]:
+    """`bit_generator.state` of every generator the model draws from (JSON-able dicts)."""
+    return {name: g.bit_generator.state for name, g in _generators(model).items()}
+
+
+def set_rng_states(model: nn.Module, states: dict[str, dict[str, Any]]) -> None:
+    generators = _generators(model)
+    for name, state in states.items():
+        if name not in generators:
+            raise KeyError(f"checkpoint has an RNG state for {name!r}, which this model does not have")
+        generators[name].bit_generator.state = state
+
+
+def checkpoint_state(model: nn.Module, optimizer: optim.Optimizer, scheduler: Any, loader: DataLoader,
+                     early_stop: EarlyStopping | None, progress: Progress) -> dict[str, Any]:
+    """The checkpoint as a nested dict for `nn.save`.
+
+    'loader' records the epoch whose batches come next; 'progress' says how many of its batches
+    ('step') are done, so a mid-epoch checkpoint (Ctrl-C) resumes at the very next batch.
+    """
+    return {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "epoch": progress.epoch,
+        "step": progress.step,
+        "rng": rng_states(model),
+        "loader": {"seed": loader.seed, "epoch": progress.epoch},
+        "early_stop": early_stop.state_dict() if early_stop is not None else None,
+        "progress": progress.state_dict(),
+    }
+
+
+def restore_checkpoint(ckpt: dict[str, Any], model: nn.Module, optimizer: optim.Optimizer, scheduler: Any,
+                       loader: DataLoader, early_stop: EarlyStopping | None) -> Progress:
+    """Load every state of `checkpoint_state` back; returns the Progress to pass to `fit`."""
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    if scheduler is not None and ckpt.get("scheduler") is not None:
+        scheduler.load_state_dict(ckpt["scheduler"])
+    loader.load_state_dict(ckpt["loader"])
+    if early_stop is not None and ckpt.get("early_stop") is not None:
+        early_stop.load_state_dict(ckpt["early_stop"])
+    set_rng_states(model, ckpt["rng"])
+    return Progress.from_state_dict(ckpt["progress"])
