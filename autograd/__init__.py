@@ -8,7 +8,7 @@
 """
 from __future__ import annotations
 
-from . import anomaly
+from . import allocator, anomaly
 from . import ops  # noqa: F401  (registers the primitives)
 from . import methods  # noqa: F401  (binds Tensor operators)
 from .anomaly import AnomalyError, detect_anomaly
@@ -29,5 +29,6 @@ from .primitive import REGISTRY, Primitive, defprim
 from .tensor import Tensor, tensor
 
 anomaly._from_environment()
+allocator.keep_freed_memory()
 
 __all__ = [name for name in dir() if not name.startswith("_")]

@@ -91,21 +91,24 @@ def _run(
             if g is not None:
                 if node in wanted_nodes:
                     _accumulate(leaf_grads, wanted_nodes[node], g)
+                args = node.args
                 if hook is not None:
                     hook(node, "start", g)
                 results = _apply_vjps(node, g, create_graph)
                 if hook is not None:
                     hook(node, "end", results)
-                for a, r in zip(node.args, results):
-                    if r is None or not isinstance(a, Tensor) or not a.requires_grad:
+                for a, r in zip(args, results):
+                    if r is None or not a.requires_grad:  # r is None for every non-Tensor argument
                         continue
-                    if a._node is not None:
-                        prev = node_grads.get(a._node)
-                        node_grads[a._node] = r if prev is None else _sum(prev, r)
+                    parent = a._node
+                    if parent is not None:
+                        prev = node_grads.get(parent)
+                        node_grads[parent] = r if prev is None else _sum(prev, r)
                     else:
                         _accumulate(leaf_grads, a, r)
             if not retain_graph:
-                node.free()
+                node.args = node.out = None  # free the saved values (Node.free, inlined)
+                node.freed = True
     finally:
         _Mode.grad_enabled = prev_mode
     return leaf_grads
@@ -124,28 +127,37 @@ def _sum(a: Tensor, b: Tensor) -> Tensor:
 
 
 def _apply_vjps(node: Node, g: Tensor, create_graph: bool) -> Sequence[Tensor | None]:
+    """Each differentiable argument's VJP (None for the others), after checking no saved input
+    was modified in place since the op was recorded."""
     prim, args, params = node.prim, node.args, node.params
-    versions = 0
-    for a in args:
-        if isinstance(a, Tensor):
-            versions += a._version
-    if versions != node.versions:
-        _raise_modified(node)
     ans = None
     if prim.save_output:
         if create_graph:  # recompute the output as a recorded tensor so its use in the VJP is differentiated
             ans = prim(*args, **params)
         else:
             ans = Tensor._make(node.out)
+    versions = 0
     if prim.variadic:
-        return prim.vjps(g, ans, *args, **params)
-    results = []
-    vjps = prim.vjps
-    for i, a in enumerate(args):
-        if isinstance(a, Tensor) and a.requires_grad and vjps[i] is not None:
-            results.append(vjps[i](g, ans, *args, **params))
-        else:
+        results = list(prim.vjps(g, ans, *args, **params))
+        for i, a in enumerate(args):
+            if isinstance(a, Tensor):
+                versions += a._version
+                if not a.requires_grad:
+                    results[i] = None
+            else:
+                results[i] = None
+    else:
+        results = []
+        vjps = prim.vjps
+        for i, a in enumerate(args):
+            if isinstance(a, Tensor):
+                versions += a._version
+                if a.requires_grad and vjps[i] is not None:
+                    results.append(vjps[i](g, ans, *args, **params))
+                    continue
             results.append(None)
+    if versions != node.versions:  # checked after: a VJP only reads, and its result is dropped
+        _raise_modified(node)
     return results
 
 

@@ -16,6 +16,8 @@ from .errors import DtypeError, ShapeError, TapegradError, fmt_shape
 from .graph import Node, _Mode
 from .tensor import Tensor
 
+_new_tensor = object.__new__
+
 #: name -> Primitive, in declaration order. Tests iterate over this.
 REGISTRY: dict[str, "Primitive"] = {}
 
@@ -49,14 +51,16 @@ class Primitive:
     smooth: bool = True  # False: second-order finite differences are meaningless (kinks)
     doc: str = ""
     variadic: bool = field(init=False, default=False)
+    arity: int = field(init=False, default=-1)  # positional arguments; -1 for variadic primitives
 
     def __post_init__(self) -> None:
         self.variadic = callable(self.vjps) and not isinstance(self.vjps, (tuple, list))
+        self.arity = -1 if self.variadic else len(self.vjps)
         if not self.doc:
             self.doc = (self.forward.__doc__ or "").strip().split("\n")[0]
 
     def __call__(self, *args: Any, **params: Any) -> Tensor:
-        # The hot path of every model: written flat, no comprehensions, one pass over the args.
+        # The hot path of every model: written flat, one pass over the args, no helper calls.
         arrays = []
         needs_grad = False
         versions = 0
@@ -68,6 +72,9 @@ class Primitive:
                     needs_grad = True
             else:
                 arrays.append(a)
+        if len(arrays) != self.arity and self.arity >= 0:
+            raise TypeError(f"{self.name}: takes {self.arity} array argument(s), got {len(arrays)}; "
+                            "pass parameters (shape, axis, ...) by keyword")
         if self.check is not None:
             self.check(*arrays, **params)
         prof = _Mode.profile_hook
@@ -81,16 +88,22 @@ class Primitive:
             raise _forward_error(self, exc, arrays, params) from None
         if type(out) is not np.ndarray:
             out = np.asarray(out)
-        if not (needs_grad and _Mode.grad_enabled):
-            if prof is not None:
-                prof.forward(self, time.perf_counter() - t0, None, out)
-            return Tensor._make(out)
-        node = Node(self, args, params, out if self.save_output else None, versions, out.shape, out.dtype)
-        if _Mode.record_hook is not None:
-            _Mode.record_hook(node, out)
+        t = _new_tensor(Tensor)
+        t.data = out
+        t.grad = None
+        t._version = 0
+        t.name = None
+        if needs_grad and _Mode.grad_enabled:
+            node = t._node = Node(self, args, params, out if self.save_output else None, versions, out.shape, out.dtype)
+            t.requires_grad = True
+            if _Mode.record_hook is not None:
+                _Mode.record_hook(node, out)
+        else:
+            node = t._node = None
+            t.requires_grad = False
         if prof is not None:
             prof.forward(self, time.perf_counter() - t0, node, out)
-        return Tensor._make(out, node)
+        return t
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"

@@ -1,4 +1,5 @@
-"""Shared timing helpers: best-of-N wall time, so a noisy shared machine inflates nothing."""
+"""Shared timing helpers for a shared, noisy machine: the contenders are timed in interleaved
+rounds (A, B, C, A, B, C, ...), so a burst of load hits them alike, and each keeps its best round."""
 from __future__ import annotations
 
 import time
@@ -7,14 +8,22 @@ from typing import Callable
 
 def best_time(fn: Callable[[], object], repeat: int = 7, number: int = 1, warmup: int = 1) -> float:
     """The fastest of `repeat` runs of `number` calls, in seconds per call."""
-    for _ in range(warmup):
-        fn()
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        for _ in range(number):
+    return interleaved({"fn": fn}, rounds=repeat, number=number, warmup=warmup)["fn"]
+
+
+def interleaved(fns: dict[str, Callable[[], object]], rounds: int = 9, number: int = 1,
+                warmup: int = 1) -> dict[str, float]:
+    """Seconds per call of each function: the best of `rounds` interleaved rounds."""
+    for fn in fns.values():
+        for _ in range(warmup):
             fn()
-        best = min(best, (time.perf_counter() - start) / number)
+    best = {name: float("inf") for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            for _ in range(number):
+                fn()
+            best[name] = min(best[name], (time.perf_counter() - start) / number)
     return best
 
 

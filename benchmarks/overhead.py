@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 import autograd as ag
-from _common import best_time, try_import_torch
+from _common import interleaved, try_import_torch
 
 N_OPS = 1000
 SIZE = 16
@@ -53,15 +53,18 @@ def main() -> None:
     xs, ws, bs = (rng.standard_normal(SIZE).astype(np.float32) * 0.5 for _ in range(3))
     n = (N_OPS // 3) * 3 + 1  # ops per run, counting the final sum
     x, w, b = (ag.tensor(a, requires_grad=True) for a in (xs, ws, bs))
-    t_tape = best_time(lambda: tapegrad_chain(x, w, b), repeat=9)
-    t_np = best_time(lambda: numpy_chain(xs, ws, bs), repeat=9)
-    rows = [("tapegrad", t_tape), ("numpy (hand-written backward)", t_np)]
+    fns = {"tapegrad": lambda: tapegrad_chain(x, w, b), "numpy": lambda: numpy_chain(xs, ws, bs)}
     torch = try_import_torch()
     if torch is not None:
         tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (xs, ws, bs))
-        t_torch = best_time(lambda: torch_chain(torch, tx, tw, tb), repeat=9)
+        fns["torch"] = lambda: torch_chain(torch, tx, tw, tb)
+    best = interleaved(fns, rounds=15)
+    t_tape, t_np = best["tapegrad"], best["numpy"]
+    rows = [("tapegrad", t_tape), ("numpy (hand-written backward)", t_np)]
+    if torch is not None:
+        t_torch = best["torch"]
         rows.append((f"pytorch {torch.__version__} eager", t_torch))
-    print(f"forward+backward, chain of {n} ops on float32[{SIZE}], best of 9 runs")
+    print(f"forward+backward, chain of {n} ops on float32[{SIZE}], best of 15 interleaved rounds")
     print(f"{'':32s} {'us/op':>8s}")
     for name, t in rows:
         print(f"{name:32s} {t / n * 1e6:8.2f}")

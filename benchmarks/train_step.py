@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import autograd as ag  # noqa: E402
 import nn  # noqa: E402
 import optim  # noqa: E402
-from _common import best_time, try_import_torch  # noqa: E402
+from _common import interleaved, try_import_torch  # noqa: E402
 
 
 def build(kind: str, framework):
@@ -80,7 +80,7 @@ def make_optimizer(lib, params, kind):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--profile", action="store_true", help="also print per-primitive times")
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=9)
     parser.add_argument("--threads", type=int, default=2,
                         help="PyTorch threads; set OPENBLAS_NUM_THREADS to the same for NumPy")
     args = parser.parse_args()
@@ -93,16 +93,17 @@ def main() -> None:
         yb = rng.integers(0, 10, batch)
         model = build(kind, nn)
         number = max(1, 200 // batch)
+        fns = {}
         if torch is not None:
             torch.manual_seed(0)
             tmodel = build(kind, torch.nn)
             copy_weights(tmodel, model)
             topt = make_optimizer(torch.optim, tmodel.parameters(), opt_kind)
-            t_torch = best_time(torch_step(torch, tmodel, topt, torch.tensor(xb), torch.tensor(yb)),
-                                repeat=args.repeat, number=number)
+            fns["torch"] = torch_step(torch, tmodel, topt, torch.tensor(xb), torch.tensor(yb))
         opt = make_optimizer(optim, model.parameters(), opt_kind)
-        step = tapegrad_step(model, opt, ag.tensor(xb), ag.tensor(yb))
-        t_tape = best_time(step, repeat=args.repeat, number=number)
+        step = fns["tapegrad"] = tapegrad_step(model, opt, ag.tensor(xb), ag.tensor(yb))
+        best = interleaved(fns, rounds=args.repeat, number=number)
+        t_tape, t_torch = best["tapegrad"], best.get("torch")
         torch_rate = f"{batch / t_torch:10.0f}" if torch is not None else f"{'-':>10s}"
         ratio = f"{t_torch / t_tape:5.2f}x" if torch is not None else "-"
         print(f"{label:42s} {batch:5d} {batch / t_tape:11.0f} {torch_rate} {ratio:>6s}")
@@ -112,7 +113,7 @@ def main() -> None:
             with profile() as prof:
                 for _ in range(number):
                     step()
-            print(prof.table(limit=8))
+            print(prof.table(row_limit=8))
     print("ratio = tapegrad samples/s / PyTorch samples/s (>= 1.0: tapegrad is faster)")
 
 

@@ -45,11 +45,20 @@ def conv2d(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None, s
            padding: Any = 0, dilation: Any = 1, groups: int = 1) -> Tensor:
     """2-D cross-correlation: windows of the padded input contracted with the weight.
 
-    The window view is copied once into im2col layout (batch, groups, C/g*kh*kw, Ho*Wo) and
-    multiplied by the weight (groups, O/g, C/g*kh*kw) with one batched matmul; the output
-    (batch, O, Ho, Wo) is then a plain reshape. Backward is the matmul's VJP followed by
-    window_sum (col2im by kernel offsets). Measured fastest among einsum over the 6-D view, a
-    (B*Ho*Wo, C*k*k) matrix and a (C*k*k, B*Ho*Wo) matrix on the benchmark shapes.
+    Three compositions of primitives, chosen per call by shape (see `_conv2d_core`):
+    - few im2col rows (C/g*kh*kw < 64, e.g. a first conv on images), batch-first: im2col
+      (B, groups, C/g*kh*kw, Ho*Wo), one batched matmul, a contiguous (B, O, Ho, Wo) output;
+    - otherwise batch-last: the input laid out (C, H, W, B), so window rows (Wo, B) are contiguous
+      runs for the im2col copy and window_sum's adds, and the output is a (B, O, Ho, Wo) view of
+      the (O, Ho, Wo, B) product (a following conv then needs no layout copy). With vertical
+      stride 1 and a smaller total, the kernel-row split (`_conv2d_row_split`): im2col along the
+      width only, one GEMM with the kh weight rows stacked, and window_sum adding the kh shifted
+      row products; else full im2col (groups, C/g*kh*kw, Ho*Wo*B) and one GEMM per group.
+    Backward is each composition's VJPs (matmul, window_sum <-> sliding_windows, reshapes).
+    Measured with benchmarks/conv_layer.py (1 thread): on (32, 8, 24, 24) * (8, 8, 5, 5) fwd+bwd
+    went 16.3 ms (batch-first) -> 13.2 (batch-last im2col) -> 6.2 (row split), torch 4.0; einsum
+    over the window view was 5x slower forward than im2col; a sum of kh*kw shifted products is no
+    faster forward and its backward (through `slice`) pads a full-size zero array per offset.
     """
     return _conv(_t(input), _t(weight), bias, stride, padding, dilation, groups, 2, "conv2d")
 
@@ -97,23 +106,67 @@ def _conv(x: Tensor, w: Tensor, bias, stride, padding, dilation, groups: int, n:
 
 
 def _conv2d_core(x: Tensor, w: Tensor, kernel, stride, dilation, pads, groups: int) -> Tensor:
-    """(B, C, H, W) input -> (B, O, Ho, Wo), computed in batch-last layout (C, H, W, B).
+    """(B, C, H, W) input -> (B, O, Ho, Wo). Batch-last pays when the im2col matrix is big
+    (C/g*kh*kw rows) or x is batch-last already; for a few rows (a first conv on images) the
+    layout change costs more than it saves downstream (measured: train_step.py (a) and (c))."""
+    rows = w.shape[1] * kernel[0] * kernel[1]
+    if rows < _BATCH_LAST_ROWS and not _is_batch_last(x.data):
+        return _conv2d_batch_first(x, w, kernel, stride, dilation, pads, groups)
+    xt = _batch_last_input(x, pads)
+    hp = xt.shape[1]
+    kh, ho = kernel[0], (hp - dilation[0] * (kernel[0] - 1) - 1) // stride[0] + 1
+    full = rows * ho  # im2col rows x height, against kernel-row split's cols + products (per Wo*B)
+    split = w.shape[1] * kernel[1] * hp + kh * (w.shape[0] // groups) * hp
+    if kh > 1 and stride[0] == 1 and split < full:
+        return _conv2d_row_split(xt, w, kernel, stride, dilation, groups)
+    return _conv2d_batch_last(xt, w, kernel, stride, dilation, groups)
 
-    With the batch axis innermost, a window row (Wo, B) is one contiguous run, so the im2col copy
-    and window_sum's adds move long runs instead of Wo-element ones, and the weight products are
-    single 2-D GEMMs over N = Ho*Wo*B columns. The output is a (B, O, Ho, Wo) view of the
-    (O, Ho, Wo, B) product: the next conv's layout change is then free.
-    """
-    b, c, h, wd = x.shape
+
+_BATCH_LAST_ROWS = 64
+
+
+def _is_batch_last(a: np.ndarray) -> bool:
+    """The batch axis is the innermost (e.g. a batch-last conv's output, after elementwise ops)."""
+    return a.shape[0] > 1 and a.strides[0] == a.itemsize and a.strides[1] > a.strides[0]
+
+
+def _conv2d_batch_first(x: Tensor, w: Tensor, kernel, stride, dilation, pads, groups: int) -> Tensor:
+    """im2col (B, groups, C/g*kh*kw, Ho*Wo) and one batched matmul; the output is contiguous."""
+    if any(a or b for a, b in pads):
+        x = ag.pad(x, ((0, 0), (0, 0)) + pads)
+    b, c = x.shape[:2]
     o, cg = w.shape[:2]
     kk = cg * kernel[0] * kernel[1]
+    if kernel == (1, 1) and stride == (1, 1):
+        ho, wo = x.shape[2:]
+        cols = S.reshape(x, shape=(b, groups, cg, ho * wo))
+    else:
+        win = S.sliding_windows(x, kernel=kernel, stride=stride, dilation=dilation)  # B C Ho Wo kh kw
+        ho, wo = win.shape[2:4]
+        win = S.reshape(win, shape=(b, groups, cg, ho, wo) + kernel)  # splitting C keeps the view
+        cols = S.reshape(S.transpose(win, axes=(0, 1, 2, 5, 6, 3, 4)), shape=(b, groups, kk, ho * wo))
+    out = S.reshape(w, shape=(groups, o // groups, kk)) @ cols
+    return S.reshape(out, shape=(b, o, ho, wo))
+
+
+def _batch_last_input(x: Tensor, pads) -> Tensor:
+    """(B, C, H, W) -> padded (C, H', W', B), contiguous."""
+    b, c, h, wd = x.shape
     xt = S.transpose(x, axes=(1, 2, 3, 0))
     if any(p or q for p, q in pads):  # the padding copy also lays the input out batch-last
         shape = (c, h + sum(pads[0]), wd + sum(pads[1]), b)
-        xt = S.pad(xt, index=(slice(None), slice(pads[0][0], pads[0][0] + h), slice(pads[1][0], pads[1][0] + wd),
-                              slice(None)), shape=shape)
-    else:  # a copy only if x is not batch-last already (e.g. the output of a previous conv)
-        xt = S.reshape(S.reshape(xt, shape=(c, h * wd * b)), shape=(c, h, wd, b))
+        return S.pad(xt, index=(slice(None), slice(pads[0][0], pads[0][0] + h), slice(pads[1][0], pads[1][0] + wd),
+                                slice(None)), shape=shape)
+    # a copy only if x is not batch-last already (e.g. the output of a previous conv)
+    return S.reshape(S.reshape(xt, shape=(c, h * wd * b)), shape=(c, h, wd, b))
+
+
+def _conv2d_batch_last(xt: Tensor, w: Tensor, kernel, stride, dilation, groups: int) -> Tensor:
+    """im2col (groups, C/g*kh*kw, Ho*Wo*B) of the batch-last input: see conv2d. Output: a
+    (B, O, Ho, Wo) view of the (O, Ho, Wo, B) product."""
+    b = xt.shape[3]
+    o, cg = w.shape[:2]
+    kk = cg * kernel[0] * kernel[1]
     if kernel == (1, 1) and stride == (1, 1):
         ho, wo = xt.shape[1:3]
         cols = S.reshape(xt, shape=(groups, kk, ho * wo * b))
@@ -123,6 +176,30 @@ def _conv2d_core(x: Tensor, w: Tensor, kernel, stride, dilation, pads, groups: i
         cols = S.reshape(S.transpose(win, axes=(0, 4, 5, 6, 1, 2, 3)), shape=(groups, kk, ho * wo * b))
     out = S.reshape(w, shape=(groups, o // groups, kk)) @ cols
     return S.transpose(S.reshape(out, shape=(o, ho, wo, b)), axes=(3, 0, 1, 2))
+
+
+def _conv2d_row_split(xt: Tensor, w: Tensor, kernel, stride, dilation, groups: int) -> Tensor:
+    """Vertical stride 1: im2col along the kernel width only, (groups, C/g*kw, H'*Wo*B); one GEMM
+    with the weight's kh rows stacked, (groups, kh*O/g, C/g*kw), gives every kernel row's product
+    at every input row; window_sum over (kh, 1, 1) then adds row i's product shifted by i*dh.
+    Its matrices are ~kh times smaller than full im2col's (C/g*kh*kw, Ho*Wo*B), so forward and
+    backward (whose VJPs are a sliding view, two GEMMs and a kw-offset window_sum) move less.
+    The weight's kh axis is flipped so that the offsets window_sum adds are the right ones."""
+    hp, b = xt.shape[1], xt.shape[3]
+    o, cg = w.shape[:2]
+    og, (kh, kw), dh = o // groups, kernel, dilation[0]
+    win = S.sliding_windows(xt, kernel=(1, kw, 1), stride=(1, stride[1], 1), dilation=(1, dilation[1], 1))
+    wo = win.shape[2]  # win: C H' Wo B 1 kw 1
+    cols = S.reshape(S.transpose(win, axes=(0, 4, 5, 6, 1, 2, 3)), shape=(groups, cg * kw, hp * wo * b))
+    wf = S.reshape(S.slice_(w, index=(slice(None), slice(None), slice(None, None, -1))), shape=(groups, og, cg, kh, kw))
+    rows = S.reshape(S.transpose(wf, axes=(0, 3, 1, 2, 4)), shape=(groups, kh * og, cg * kw))
+    y = S.reshape(rows @ cols, shape=(groups, kh, og, hp, wo, b))
+    y = S.reshape(S.transpose(y, axes=(0, 2, 3, 4, 5, 1)), shape=(groups, og, hp, wo, b, kh, 1, 1))
+    span = (kh - 1) * dh
+    out = S.window_sum(y, shape=(groups, og, hp + span, wo, b), kernel=(kh, 1, 1), stride=(1, 1, 1),
+                       dilation=(dh, 1, 1))
+    out = S.slice_(S.reshape(out, shape=(o, hp + span, wo, b)), index=(slice(None), slice(span, hp)))
+    return S.transpose(out, axes=(3, 0, 1, 2))
 
 
 # --- pooling ------------------------------------------------------------------------------------------

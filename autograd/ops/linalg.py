@@ -30,10 +30,10 @@ def _matmul_vjp_x(g, ans, x, y):
     if len(xs) == 1 and len(ys) == 1:
         return g * y
     if len(ys) == 1:  # (..., m, k) @ (k,) -> (..., m)
-        return reshape(g, shape_of(g) + (1,)) * y
+        return reshape(g, shape=shape_of(g) + (1,)) * y
     if len(xs) == 1:  # (k,) @ (..., k, n) -> (..., n)
-        gx = reshape(g, shape_of(g)[:-1] + (1, shape_of(g)[-1])) @ _swap_last(y)
-        return reshape(sum_to(gx, (1, xs[0])), xs)
+        gx = reshape(g, shape=shape_of(g)[:-1] + (1, shape_of(g)[-1])) @ _swap_last(y)
+        return reshape(sum_to(gx, (1, xs[0])), shape=xs)
     return sum_to(g @ _swap_last(y), xs)
 
 
@@ -42,10 +42,10 @@ def _matmul_vjp_y(g, ans, x, y):
     if len(xs) == 1 and len(ys) == 1:
         return g * x
     if len(xs) == 1:  # (k,) @ (..., k, n)
-        return reshape(x, (xs[0], 1)) * reshape(g, shape_of(g)[:-1] + (1, shape_of(g)[-1]))
+        return reshape(x, shape=(xs[0], 1)) * reshape(g, shape=shape_of(g)[:-1] + (1, shape_of(g)[-1]))
     if len(ys) == 1:  # (..., m, k) @ (k,)
-        gy = _swap_last(x) @ reshape(g, shape_of(g) + (1,))
-        return reshape(sum_to(gy, (ys[0], 1)), ys)
+        gy = _swap_last(x) @ reshape(g, shape=shape_of(g) + (1,))
+        return reshape(sum_to(gy, (ys[0], 1)), shape=ys)
     return sum_to(_swap_last(x) @ g, ys)
 
 
@@ -114,8 +114,8 @@ def _einsum_vjp(g, ans, *xs, subscripts):
         gi = einsum(g, *[o for _, o in others], subscripts=spec)
         if kept != term:  # letters only this operand had were summed out: broadcast them back
             shape = shape_of(x)
-            gi = reshape(gi, tuple(s if c in available else 1 for c, s in zip(term, shape)))
-            gi = broadcast_to(gi, shape)
+            gi = reshape(gi, shape=tuple(s if c in available else 1 for c, s in zip(term, shape)))
+            gi = broadcast_to(gi, shape=shape)
         grads.append(gi)
     return tuple(grads)
 

@@ -36,8 +36,8 @@ def _sum(x, axis, keepdims):
 def _sum_vjp(g, ans, x, axis, keepdims):
     shape = shape_of(x)
     if not keepdims:
-        g = reshape(g, _kept_shape(shape, axis))
-    return broadcast_to(g, shape)
+        g = reshape(g, shape=_kept_shape(shape, axis))
+    return broadcast_to(g, shape=shape)
 
 
 #: reductions over at most this many elements per output run as elementwise ufunc calls on slices
@@ -80,8 +80,8 @@ def _max_vjp(g, ans, x, axis, keepdims):
     if (count > 1).any():  # ties: split the gradient evenly between them
         share /= count
     if not keepdims:
-        g = reshape(g, kept)
-    return broadcast_to(g, shape) * share
+        g = reshape(g, shape=kept)
+    return broadcast_to(g, shape=shape) * share
 
 
 def _reduce_examples(unique):

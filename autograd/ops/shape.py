@@ -27,7 +27,7 @@ def _reshape_examples(draw, S):
 
 
 reshape = defprim(
-    "reshape", _reshape, lambda g, ans, x, shape: reshape(g, shape_of(x)),
+    "reshape", _reshape, lambda g, ans, x, shape: reshape(g, shape=shape_of(x)),
     check=_reshape_check, examples=_reshape_examples, transpose="reshape",
 )
 
@@ -43,7 +43,7 @@ def _transpose_examples(draw, S):
 
 
 transpose = defprim(
-    "transpose", _transpose, lambda g, ans, x, axes: transpose(g, tuple(np.argsort(axes))),
+    "transpose", _transpose, lambda g, ans, x, axes: transpose(g, axes=tuple(int(a) for a in np.argsort(axes))),
     examples=_transpose_examples, transpose="transpose",
 )
 
@@ -57,7 +57,7 @@ def _cast_examples(draw, S):
     return (draw(S.tensors()),), {"dtype": np.float64}
 
 
-cast = defprim("cast", _cast, lambda g, ans, x, dtype: cast(g, x.dtype), examples=_cast_examples)
+cast = defprim("cast", _cast, lambda g, ans, x, dtype: cast(g, dtype=x.dtype), examples=_cast_examples)
 
 
 # --- broadcast_to <-> sum_to ------------------------------------------------------------------
@@ -106,14 +106,14 @@ broadcast_to = defprim(
     check=_broadcast_check, examples=_broadcast_examples, transpose="sum_to",
 )
 _sum_to_prim = defprim(
-    "sum_to", _sum_to, lambda g, ans, x, shape: broadcast_to(g, shape_of(x)),
+    "sum_to", _sum_to, lambda g, ans, x, shape: broadcast_to(g, shape=shape_of(x)),
     check=_sum_to_check, examples=_sum_to_examples, transpose="broadcast_to",
 )
 
 
-def sum_to(x, shape):
-    """Reduce a cotangent to an operand's shape; a no-op (no graph node) when shapes agree."""
-    if shape_of(x) == tuple(shape):
+def sum_to(x, shape: tuple):
+    """Reduce a cotangent to an operand's shape (a tuple); a no-op (no graph node) when they agree."""
+    if x.data.shape == shape:
         return x
     return _sum_to_prim(x, shape=tuple(shape))
 
