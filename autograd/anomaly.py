@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import zlib
 from typing import Any
 
 import numpy as np
@@ -90,6 +91,7 @@ class detect_anomaly:
     # forward: runs after each recorded op
     def _record(self, node: Node, out: np.ndarray) -> None:
         node.source = user_frame(2)
+        node.extra = _fingerprints(node.args)  # catches writes through .data, which bump no version
         if self._prev_record is not None:
             self._prev_record(node, out)
         if self.check_nan and out.dtype.kind == "f" and not np.isfinite(out).all():
@@ -102,6 +104,8 @@ class detect_anomaly:
     def _backward(self, node: Node, phase: str, value: Any) -> None:
         if self._prev_backward is not None:
             self._prev_backward(node, phase, value)
+        if phase == "start" and isinstance(node.extra, _Fingerprints):
+            _check_fingerprints(node)
         if phase != "end" or not self.check_nan:
             return
         for i, (arg, g) in enumerate(zip(node.args, value)):
@@ -127,6 +131,30 @@ class detect_anomaly:
                 "where(mask, f(where(mask, x, safe_value)), g(x))."
             )
         return msg
+
+
+class _Fingerprints(tuple):
+    """crc32 of each saved input array at record time (None for non-arrays)."""
+
+
+def _fingerprints(args) -> _Fingerprints:
+    return _Fingerprints(zlib.crc32(np.ascontiguousarray(a.data).view(np.uint8)) if isinstance(a, Tensor) else None
+                         for a in args)
+
+
+def _check_fingerprints(node: Node) -> None:
+    if sum(a._version for a in node.args if isinstance(a, Tensor)) != node.versions:
+        return  # a counted in-place change: the engine's own error names who changed it
+    for i, (a, crc) in enumerate(zip(node.args, node.extra)):
+        if crc is not None and zlib.crc32(np.ascontiguousarray(a.data).view(np.uint8)) != crc:
+            from .errors import GraphError
+
+            raise GraphError(
+                f"backward: argument {i} (shape {fmt_shape(a.shape)}) of '{node.prim.name}' was changed after "
+                f"'{node.prim.name}' saved it{' at ' + node.source if node.source else ''}, by a write that "
+                "bypasses version counting (through .data or NumPy); its gradient would be wrong. Change a "
+                "copy, or make the change before the op or after backward()."
+            )
 
 
 def _from_environment() -> None:

@@ -80,3 +80,23 @@ def test_optimizer_style_update_inside_a_live_graph_is_caught():
         w.sub_(0.1)
     with pytest.raises(GraphError, match="modified in place"):
         y.backward()
+
+
+def test_writes_through_data_are_caught_in_anomaly_mode():
+    with ag.detect_anomaly():
+        w = ag.tensor([1.0, 2.0], requires_grad=True)
+        x = ag.tensor([3.0, 4.0])
+        y = (w * x).sum()  # DATA-SAVER
+        x.data[0] = 100.0  # bypasses the version counter
+        with pytest.raises(GraphError) as info:
+            y.backward()
+    msg = str(info.value)
+    assert "argument 1 (shape (2,)) of 'mul' was changed" in msg and "DATA-SAVER" in msg and ".data" in msg
+
+
+def test_unchanged_data_passes_the_fingerprint_check():
+    with ag.detect_anomaly():
+        w = ag.tensor([1.0, 2.0], requires_grad=True)
+        y = (w * w).sum()
+        y.backward()
+    np.testing.assert_allclose(w.grad.data, [2.0, 4.0])
