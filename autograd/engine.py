@@ -107,8 +107,7 @@ def _run(
                     else:
                         _accumulate(leaf_grads, a, r)
             if not retain_graph:
-                node.args = node.out = None  # free the saved values (Node.free, inlined)
-                node.freed = True
+                node.free()
     finally:
         _Mode.grad_enabled = prev_mode
     return leaf_grads
