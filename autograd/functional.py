@@ -152,7 +152,7 @@ def sum(x: ArrayLike, axis=None, keepdims: bool = False, *, dim=None, keepdim=No
 def _count(x: Tensor, axis) -> int:
     if axis is None:
         return x.size
-    return int(np.prod([x.shape[a] for a in axis]))
+    return math.prod(x.shape[a] for a in axis)
 
 
 def mean(x: ArrayLike, axis=None, keepdims: bool = False, *, dim=None, keepdim=None) -> Tensor:

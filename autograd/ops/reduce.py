@@ -1,6 +1,8 @@
 """Reductions: sum and max. mean, var, logsumexp and the rest are composed from these."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..errors import ShapeError
@@ -51,7 +53,7 @@ def _reduce(ufunc, x: np.ndarray, axis, keepdims: bool) -> np.ndarray:
     if axis is None or len(axis) == x.ndim:  # a full reduction: one NumPy call is best
         return ufunc.reduce(x, axis=axis, keepdims=keepdims)
     sizes = [x.shape[a] for a in axis]
-    n = int(np.prod(sizes))
+    n = math.prod(sizes)
     if not 1 < n <= SMALL_REDUCTION or axis[-1] == x.ndim - 1 and len(axis) == 1:
         return ufunc.reduce(x, axis=axis, keepdims=keepdims)
     slices = []

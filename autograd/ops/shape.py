@@ -4,6 +4,8 @@ reshape, transpose and cast are their own kind of transpose (inverse reshape/per
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..errors import ShapeError, fmt_shape
@@ -17,7 +19,7 @@ def _reshape(x, shape):
 
 
 def _reshape_check(x, shape):
-    if int(np.prod(shape)) != x.size:
+    if math.prod(shape) != x.size:
         raise ShapeError(f"reshape: cannot reshape {fmt_shape(x.shape)} ({x.size} elements) into {fmt_shape(shape)}")
 
 
