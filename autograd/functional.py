@@ -146,7 +146,7 @@ clamp = clip
 # --- reductions ---------------------------------------------------------------------------------
 def sum(x: ArrayLike, axis=None, keepdims: bool = False, *, dim=None, keepdim=None) -> Tensor:  # noqa: A001
     x = _t(x)
-    return R.sum_(x, axis=normalize_axis(_axis_arg(axis, dim), x.ndim), keepdims=_keep_arg(keepdims, keepdim))
+    return R.sum_(x, axis=normalize_axis(_axis_arg(axis, dim), x.ndim, "sum"), keepdims=_keep_arg(keepdims, keepdim))
 
 
 def _count(x: Tensor, axis) -> int:
@@ -157,7 +157,7 @@ def _count(x: Tensor, axis) -> int:
 
 def mean(x: ArrayLike, axis=None, keepdims: bool = False, *, dim=None, keepdim=None) -> Tensor:
     x = _floating(x)
-    axes = normalize_axis(_axis_arg(axis, dim), x.ndim)
+    axes = normalize_axis(_axis_arg(axis, dim), x.ndim, "mean")
     return R.sum_(x, axis=axes, keepdims=_keep_arg(keepdims, keepdim)) * (1.0 / _count(x, axes))
 
 
@@ -169,7 +169,7 @@ def var(x: ArrayLike, axis=None, keepdims: bool = False, ddof: int = 0, *, dim=N
         ddof = correction
     elif unbiased is not None:
         ddof = int(unbiased)
-    axes = normalize_axis(_axis_arg(axis, dim), x.ndim)
+    axes = normalize_axis(_axis_arg(axis, dim), x.ndim, "var")
     centered = x - mean(x, axes, keepdims=True)
     n = _count(x, axes)
     return R.sum_(centered * centered, axis=axes, keepdims=_keep_arg(keepdims, keepdim)) * (1.0 / builtins.max(n - ddof, 1))
@@ -182,7 +182,7 @@ def std(x: ArrayLike, axis=None, keepdims: bool = False, ddof: int = 0, **kw) ->
 def max(x: ArrayLike, axis=None, keepdims: bool = False, *, dim=None, keepdim=None) -> Tensor:  # noqa: A001
     x = _t(x)
     _nonempty(x, "max")
-    return R.max_(x, axis=normalize_axis(_axis_arg(axis, dim), x.ndim), keepdims=_keep_arg(keepdims, keepdim))
+    return R.max_(x, axis=normalize_axis(_axis_arg(axis, dim), x.ndim, "max"), keepdims=_keep_arg(keepdims, keepdim))
 
 
 def min(x: ArrayLike, axis=None, keepdims: bool = False, *, dim=None, keepdim=None) -> Tensor:  # noqa: A001
@@ -219,7 +219,7 @@ def _stable_shift(x: Tensor, axes) -> np.ndarray:
 def logsumexp(x: ArrayLike, axis=None, keepdims: bool = False, *, dim=None, keepdim=None) -> Tensor:
     x = _floating(x)
     _nonempty(x, "logsumexp")
-    axes = normalize_axis(_axis_arg(axis, dim), x.ndim)
+    axes = normalize_axis(_axis_arg(axis, dim), x.ndim, "logsumexp")
     keep = _keep_arg(keepdims, keepdim)
     m = _stable_shift(x, axes)
     out = log(R.sum_(exp(x - m), axis=axes, keepdims=True)) + m
@@ -228,7 +228,7 @@ def logsumexp(x: ArrayLike, axis=None, keepdims: bool = False, *, dim=None, keep
 
 def softmax(x: ArrayLike, axis: int = -1, *, dim=None) -> Tensor:
     x = _floating(x)
-    axes = normalize_axis(_axis_arg(axis, dim), x.ndim)
+    axes = normalize_axis(_axis_arg(axis, dim), x.ndim, "softmax")
     e = exp(x - _stable_shift(x, axes))
     return e / R.sum_(e, axis=axes, keepdims=True)
 
@@ -236,7 +236,7 @@ def softmax(x: ArrayLike, axis: int = -1, *, dim=None) -> Tensor:
 def log_softmax(x: ArrayLike, axis: int = -1, *, dim=None) -> Tensor:
     """(x - m) - log(sum(exp(x - m))), with m the (constant) max: five primitives."""
     x = _floating(x)
-    axes = normalize_axis(_axis_arg(axis, dim), x.ndim)
+    axes = normalize_axis(_axis_arg(axis, dim), x.ndim, "log_softmax")
     shifted = x - _stable_shift(x, axes)
     return shifted - log(R.sum_(exp(shifted), axis=axes, keepdims=True))
 
@@ -298,7 +298,7 @@ def permute(x: ArrayLike, *axes) -> Tensor:
 def swapaxes(x: ArrayLike, axis1: int, axis2: int) -> Tensor:
     x = _t(x)
     axes = list(range(x.ndim))
-    a, b = normalize_axis(axis1, x.ndim)[0], normalize_axis(axis2, x.ndim)[0]
+    a, b = normalize_axis(axis1, x.ndim, "swapaxes")[0], normalize_axis(axis2, x.ndim, "swapaxes")[0]
     axes[a], axes[b] = axes[b], axes[a]
     return permute(x, axes)
 
@@ -306,7 +306,7 @@ def swapaxes(x: ArrayLike, axis1: int, axis2: int) -> Tensor:
 def squeeze(x: ArrayLike, axis=None, *, dim=None) -> Tensor:
     x = _t(x)
     axis = _axis_arg(axis, dim)
-    axes = normalize_axis(axis, x.ndim) if axis is not None else tuple(i for i, s in enumerate(x.shape) if s == 1)
+    axes = normalize_axis(axis, x.ndim, "squeeze") if axis is not None else tuple(i for i, s in enumerate(x.shape) if s == 1)
     axes = tuple(a for a in axes if x.shape[a] == 1)  # PyTorch: squeezing a non-1 axis is a no-op
     return reshape(x, tuple(s for i, s in enumerate(x.shape) if i not in axes))
 
@@ -346,7 +346,7 @@ def concatenate(tensors: Sequence[ArrayLike], axis: int = 0, *, dim=None) -> Ten
     if not ts:
         raise ShapeError("concatenate: needs at least one tensor")
     axis = _axis_arg(axis, dim)
-    normalize_axis(axis, ts[0].ndim)
+    normalize_axis(axis, ts[0].ndim, "concatenate")
     return S.concatenate(*ts, axis=axis)
 
 

@@ -10,7 +10,7 @@ from ..primitive import defprim, shape_of
 from .shape import broadcast_to, reshape
 
 
-def normalize_axis(axis, ndim: int) -> tuple[int, ...] | None:
+def normalize_axis(axis, ndim: int, op: str = "reduction") -> tuple[int, ...] | None:
     """None, an int or a sequence -> a sorted tuple of non-negative axes (None means all)."""
     if axis is None:
         return None
@@ -19,7 +19,7 @@ def normalize_axis(axis, ndim: int) -> tuple[int, ...] | None:
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     for a in axes:
         if not -ndim <= a < max(ndim, 1):
-            raise ShapeError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
+            raise ShapeError(f"{op}: axis {a} is out of range for a tensor with {ndim} dimensions")
     return tuple(sorted(int(a) % max(ndim, 1) for a in axes))
 
 
