@@ -27,3 +27,11 @@ def test_readme_example(tmp_path, monkeypatch):
     exec(_blocks(ROOT / "README.md")[0], ns)
     assert ns["loss"].item() < 0.5
     assert "digraph" in (tmp_path / "mlp").read_text()
+
+
+def test_tutorial_blocks_run_in_order(capsys):
+    ns: dict = {}
+    for block in _blocks(ROOT / "docs" / "tutorial.md"):
+        exec(block, ns)
+    np.testing.assert_allclose(ns["h"].data, 6 * ns["x"].data)  # grad of grad of x**3
+    assert ns["hv"].shape == (3,)
