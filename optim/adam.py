@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .optimizer import Optimizer, ParamsT, check_eps, check_lr, check_weight_decay
+from .optimizer import Optimizer, ParamsT, check_eps, check_lr, check_weight_decay, ema_square_
 
 
 class Adam(Optimizer):
@@ -70,10 +70,7 @@ class Adam(Optimizer):
         np.subtract(m, g, out=m)
         m *= beta1
         m += g
-        tmp = np.multiply(g, g, out=np.empty_like(p))  # out=: stays an array for 0-d p
-        tmp *= 1 - beta2
-        v *= beta2
-        v += tmp
+        ema_square_(v, g, beta2)
         if group["amsgrad"]:
             # a checkpoint from a run without amsgrad has no max yet: start it at zero, like PyTorch
             v_max = state.setdefault("max_exp_avg_sq", np.zeros_like(p))

@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .optimizer import Optimizer, ParamsT, check_eps, check_lr, check_momentum, check_weight_decay
+from .optimizer import Optimizer, ParamsT, check_eps, check_lr, check_momentum, check_weight_decay, ema_square_
 
 
 class RMSprop(Optimizer):
@@ -57,10 +57,7 @@ class RMSprop(Optimizer):
         if weight_decay != 0:
             g = g + weight_decay * p
         s = state["square_avg"]
-        tmp = np.multiply(g, g, out=np.empty_like(p))  # out=: stays an array for 0-d p
-        tmp *= 1 - alpha
-        s *= alpha
-        s += tmp
+        ema_square_(s, g, alpha)
         if group["centered"]:
             a = state.setdefault("grad_avg", np.zeros_like(p))
             np.subtract(a, g, out=a)  # a <- alpha * (a - g) + g, the lerp without a temporary
