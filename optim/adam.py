@@ -70,7 +70,7 @@ class Adam(Optimizer):
         np.subtract(m, g, out=m)
         m *= beta1
         m += g
-        ema_square_(v, g, beta2)
+        tmp = ema_square_(v, g, beta2)
         if group["amsgrad"]:
             # a checkpoint from a run without amsgrad has no max yet: start it at zero, like PyTorch
             v_max = state.setdefault("max_exp_avg_sq", np.zeros_like(p))

@@ -23,12 +23,14 @@ from autograd.errors import ShapeError, fmt_shape
 ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
 
 
-def ema_square_(avg: np.ndarray, g: np.ndarray, decay: float) -> None:
-    """avg <- decay * avg + (1 - decay) * g**2, in place: Adam's second moment, RMSprop's square_avg."""
+def ema_square_(avg: np.ndarray, g: np.ndarray, decay: float) -> np.ndarray:
+    """avg <- decay * avg + (1 - decay) * g**2, in place: Adam's second moment, RMSprop's square_avg.
+    Returns its scratch array (avg's shape and dtype) for the caller to reuse."""
     tmp = np.multiply(g, g, out=np.empty_like(avg))  # out=: stays an array for 0-d parameters
     tmp *= 1 - decay
     avg *= decay
     avg += tmp
+    return tmp
 
 
 def _check(ok: bool, who: str, message: str) -> None:

@@ -57,7 +57,7 @@ class RMSprop(Optimizer):
         if weight_decay != 0:
             g = g + weight_decay * p
         s = state["square_avg"]
-        ema_square_(s, g, alpha)
+        tmp = ema_square_(s, g, alpha)
         if group["centered"]:
             a = state.setdefault("grad_avg", np.zeros_like(p))
             np.subtract(a, g, out=a)  # a <- alpha * (a - g) + g, the lerp without a temporary
