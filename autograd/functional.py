@@ -51,51 +51,51 @@ def _keep_arg(keepdims, keepdim):
 
 # --- arithmetic ---------------------------------------------------------------------------------
 def add(x: ArrayLike, y: ArrayLike) -> Tensor:
-    return E.add(*_pair(x, y))
+    return E.add_p(*_pair(x, y))
 
 
 def subtract(x: ArrayLike, y: ArrayLike) -> Tensor:
-    return E.sub(*_pair(x, y))
+    return E.sub_p(*_pair(x, y))
 
 
 def multiply(x: ArrayLike, y: ArrayLike) -> Tensor:
-    return E.mul(*_pair(x, y))
+    return E.mul_p(*_pair(x, y))
 
 
 def divide(x: ArrayLike, y: ArrayLike) -> Tensor:
-    return E.div(*_pair(x, y))
+    return E.div_p(*_pair(x, y))
 
 
 def power(x: ArrayLike, y: ArrayLike) -> Tensor:
-    return E.pow_(*_pair(x, y))
+    return E.pow_p(*_pair(x, y))
 
 
 def negative(x: ArrayLike) -> Tensor:
-    return E.neg(_t(x))
+    return E.neg_p(_t(x))
 
 
 def exp(x: ArrayLike) -> Tensor:
-    return E.exp(_floating(x))
+    return E.exp_p(_floating(x))
 
 
 def log(x: ArrayLike) -> Tensor:
-    return E.log(_floating(x))
+    return E.log_p(_floating(x))
 
 
 def sqrt(x: ArrayLike) -> Tensor:
-    return E.pow_(_floating(x), 0.5)
+    return E.pow_p(_floating(x), 0.5)
 
 
 def tanh(x: ArrayLike) -> Tensor:
-    return E.tanh(_floating(x))
+    return E.tanh_p(_floating(x))
 
 
 def sigmoid(x: ArrayLike) -> Tensor:
-    return E.sigmoid(_floating(x))
+    return E.sigmoid_p(_floating(x))
 
 
 def relu(x: ArrayLike) -> Tensor:
-    return E.relu(_t(x))
+    return E.relu_p(_t(x))
 
 
 def sign(x: ArrayLike) -> Tensor:
@@ -109,7 +109,7 @@ def abs(x: ArrayLike) -> Tensor:  # noqa: A001 - NumPy's name
     x = _t(x)
     if not x.requires_grad:
         return Tensor._make(np.abs(x.data))
-    return E.mul(x, np.sign(x.data))
+    return E.mul_p(x, np.sign(x.data))
 
 
 def where(condition: ArrayLike, x: ArrayLike, y: ArrayLike) -> Tensor:
@@ -118,17 +118,17 @@ def where(condition: ArrayLike, x: ArrayLike, y: ArrayLike) -> Tensor:
     if cond.dtype != bool:
         cond = cond.astype(bool)
     x, y = _pair(x, y)
-    return E.where(cond, x, y)
+    return E.where_p(cond, x, y)
 
 
 def maximum(x: ArrayLike, y: ArrayLike) -> Tensor:
     x, y = _pair(x, y)
-    return E.where(np.asarray(x.data if isinstance(x, Tensor) else x) >= np.asarray(y.data if isinstance(y, Tensor) else y), x, y)
+    return E.where_p(np.asarray(x.data if isinstance(x, Tensor) else x) >= np.asarray(y.data if isinstance(y, Tensor) else y), x, y)
 
 
 def minimum(x: ArrayLike, y: ArrayLike) -> Tensor:
     x, y = _pair(x, y)
-    return E.where(np.asarray(x.data if isinstance(x, Tensor) else x) <= np.asarray(y.data if isinstance(y, Tensor) else y), x, y)
+    return E.where_p(np.asarray(x.data if isinstance(x, Tensor) else x) <= np.asarray(y.data if isinstance(y, Tensor) else y), x, y)
 
 
 def clip(x: ArrayLike, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
@@ -137,7 +137,7 @@ def clip(x: ArrayLike, min: float | None = None, max: float | None = None) -> Te
     lo = -np.inf if min is None else min
     hi = np.inf if max is None else max
     inside = (x.data >= lo) & (x.data <= hi)
-    return E.where(inside, x, np.clip(x.data, lo, hi).astype(x.dtype, copy=False))
+    return E.where_p(inside, x, np.clip(x.data, lo, hi).astype(x.dtype, copy=False))
 
 
 clamp = clip
@@ -146,7 +146,7 @@ clamp = clip
 # --- reductions ---------------------------------------------------------------------------------
 def sum(x: ArrayLike, axis=None, keepdims: bool = False, *, dim=None, keepdim=None) -> Tensor:  # noqa: A001
     x = _t(x)
-    return R.sum_(x, axis=normalize_axis(_axis_arg(axis, dim), x.ndim, "sum"), keepdims=_keep_arg(keepdims, keepdim))
+    return R.sum_p(x, axis=normalize_axis(_axis_arg(axis, dim), x.ndim, "sum"), keepdims=_keep_arg(keepdims, keepdim))
 
 
 def _count(x: Tensor, axis) -> int:
@@ -158,7 +158,7 @@ def _count(x: Tensor, axis) -> int:
 def mean(x: ArrayLike, axis=None, keepdims: bool = False, *, dim=None, keepdim=None) -> Tensor:
     x = _floating(x)
     axes = normalize_axis(_axis_arg(axis, dim), x.ndim, "mean")
-    return R.sum_(x, axis=axes, keepdims=_keep_arg(keepdims, keepdim)) * (1.0 / _count(x, axes))
+    return R.sum_p(x, axis=axes, keepdims=_keep_arg(keepdims, keepdim)) * (1.0 / _count(x, axes))
 
 
 def var(x: ArrayLike, axis=None, keepdims: bool = False, ddof: int = 0, *, dim=None, keepdim=None,
@@ -172,7 +172,7 @@ def var(x: ArrayLike, axis=None, keepdims: bool = False, ddof: int = 0, *, dim=N
     axes = normalize_axis(_axis_arg(axis, dim), x.ndim, "var")
     centered = x - mean(x, axes, keepdims=True)
     n = _count(x, axes)
-    return R.sum_(centered * centered, axis=axes, keepdims=_keep_arg(keepdims, keepdim)) * (1.0 / builtins.max(n - ddof, 1))
+    return R.sum_p(centered * centered, axis=axes, keepdims=_keep_arg(keepdims, keepdim)) * (1.0 / builtins.max(n - ddof, 1))
 
 
 def std(x: ArrayLike, axis=None, keepdims: bool = False, ddof: int = 0, **kw) -> Tensor:
@@ -182,7 +182,7 @@ def std(x: ArrayLike, axis=None, keepdims: bool = False, ddof: int = 0, **kw) ->
 def max(x: ArrayLike, axis=None, keepdims: bool = False, *, dim=None, keepdim=None) -> Tensor:  # noqa: A001
     x = _t(x)
     _nonempty(x, "max")
-    return R.max_(x, axis=normalize_axis(_axis_arg(axis, dim), x.ndim, "max"), keepdims=_keep_arg(keepdims, keepdim))
+    return R.max_p(x, axis=normalize_axis(_axis_arg(axis, dim), x.ndim, "max"), keepdims=_keep_arg(keepdims, keepdim))
 
 
 def min(x: ArrayLike, axis=None, keepdims: bool = False, *, dim=None, keepdim=None) -> Tensor:  # noqa: A001
@@ -222,7 +222,7 @@ def logsumexp(x: ArrayLike, axis=None, keepdims: bool = False, *, dim=None, keep
     axes = normalize_axis(_axis_arg(axis, dim), x.ndim, "logsumexp")
     keep = _keep_arg(keepdims, keepdim)
     m = _stable_shift(x, axes)
-    out = log(R.sum_(exp(x - m), axis=axes, keepdims=True)) + m
+    out = log(R.sum_p(exp(x - m), axis=axes, keepdims=True)) + m
     return out if keep else reshape(out, np.sum(x.data, axis=axes).shape if axes is not None else ())
 
 
@@ -230,7 +230,7 @@ def softmax(x: ArrayLike, axis: int = -1, *, dim=None) -> Tensor:
     x = _floating(x)
     axes = normalize_axis(_axis_arg(axis, dim), x.ndim, "softmax")
     e = exp(x - _stable_shift(x, axes))
-    return e / R.sum_(e, axis=axes, keepdims=True)
+    return e / R.sum_p(e, axis=axes, keepdims=True)
 
 
 def log_softmax(x: ArrayLike, axis: int = -1, *, dim=None) -> Tensor:
@@ -238,7 +238,7 @@ def log_softmax(x: ArrayLike, axis: int = -1, *, dim=None) -> Tensor:
     x = _floating(x)
     axes = normalize_axis(_axis_arg(axis, dim), x.ndim, "log_softmax")
     shifted = x - _stable_shift(x, axes)
-    return shifted - log(R.sum_(exp(shifted), axis=axes, keepdims=True))
+    return shifted - log(R.sum_p(exp(shifted), axis=axes, keepdims=True))
 
 
 # --- shapes ---------------------------------------------------------------------------------------
@@ -258,7 +258,7 @@ def reshape(x: ArrayLike, *shape) -> Tensor:
         shape = tuple(x.size // known if s == -1 else s for s in shape)
     if shape == x.shape:
         return x
-    return S.reshape(x, shape=shape)
+    return S.reshape_p(x, shape=shape)
 
 
 view = reshape
@@ -292,7 +292,7 @@ def permute(x: ArrayLike, *axes) -> Tensor:
     axes = tuple(a % x.ndim for a in axes)
     if axes == tuple(range(x.ndim)):
         return x
-    return S.transpose(x, axes=axes)
+    return S.transpose_p(x, axes=axes)
 
 
 def swapaxes(x: ArrayLike, axis1: int, axis2: int) -> Tensor:
@@ -325,7 +325,7 @@ def broadcast_to(x: ArrayLike, *shape) -> Tensor:
     shape = _shape_arg(shape)
     if shape == x.shape:
         return x
-    return S.broadcast_to(x, shape=shape)
+    return S.broadcast_to_p(x, shape=shape)
 
 
 def expand(x: ArrayLike, *shape) -> Tensor:
@@ -347,7 +347,7 @@ def concatenate(tensors: Sequence[ArrayLike], axis: int = 0, *, dim=None) -> Ten
         raise ShapeError("concatenate: needs at least one tensor")
     axis = _axis_arg(axis, dim)
     normalize_axis(axis, ts[0].ndim, "concatenate")
-    return S.concatenate(*ts, axis=axis)
+    return S.concatenate_p(*ts, axis=axis)
 
 
 cat = concatenate
@@ -374,7 +374,7 @@ def pad(x: ArrayLike, pad_width, mode: str = "constant", constant_values: float 
         raise ShapeError(f"pad: negative widths {widths.tolist()} for input {fmt_shape(x.shape)}")
     shape = tuple(int(s + a + b) for s, (a, b) in zip(x.shape, widths))
     index = tuple(slice(int(a), int(a) + s) for s, (a, _) in zip(x.shape, widths))
-    out = S.pad(x, index=index, shape=shape)
+    out = S.unslice_p(x, index=index, shape=shape)
     if constant_values != 0:
         fill = np.full(shape, constant_values, dtype=x.dtype)
         fill[index] = 0
@@ -408,13 +408,13 @@ def getitem(x: ArrayLike, index) -> Tensor:
     x = _t(x)
     index = _normalize_index(index)
     if _is_basic(index):
-        return S.slice_(x, index=index)
-    return S.take(x, index=index)
+        return S.slice_p(x, index=index)
+    return S.take_p(x, index=index)
 
 
 # --- contractions -----------------------------------------------------------------------------------
 def matmul(x: ArrayLike, y: ArrayLike) -> Tensor:
-    return L.matmul(*_pair(x, y))
+    return L.matmul_p(*_pair(x, y))
 
 
 def dot(x: ArrayLike, y: ArrayLike) -> Tensor:
@@ -425,7 +425,7 @@ def einsum(subscripts: str, *operands: ArrayLike) -> Tensor:
     """NumPy's einsum over two or more operands; '...' and implicit output are expanded first."""
     ts = [_t(o) for o in operands]
     spec = _explicit_subscripts(subscripts.replace(" ", ""), [t.ndim for t in ts])
-    return L.einsum(*ts, subscripts=spec)
+    return L.einsum_p(*ts, subscripts=spec)
 
 
 def _explicit_subscripts(spec: str, ndims: list[int]) -> str:

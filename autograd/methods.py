@@ -108,11 +108,11 @@ def _copy_(self: Tensor, src) -> Tensor:
 
 def _clone(self: Tensor) -> Tensor:
     """A copy that stays in the graph (gradient flows back to self)."""
-    return E.mul(self, 1) if self.requires_grad and _Mode.grad_enabled else Tensor._make(self.data.copy())
+    return E.mul_p(self, 1) if self.requires_grad and _Mode.grad_enabled else Tensor._make(self.data.copy())
 
 
 def _astype(self: Tensor, dtype) -> Tensor:
-    from .ops.shape import cast
+    from .ops.shape import cast_p as cast
 
     dtype = np.dtype(dtype)
     if dtype == self.dtype:
@@ -124,13 +124,13 @@ def _astype(self: Tensor, dtype) -> Tensor:
 
 def _bind() -> None:
     T = Tensor
-    for name, prim in (("add", E.add), ("sub", E.sub), ("mul", E.mul), ("truediv", E.div),
-                       ("pow", E.pow_), ("matmul", L.matmul)):
+    for name, prim in (("add", E.add_p), ("sub", E.sub_p), ("mul", E.mul_p), ("truediv", E.div_p),
+                       ("pow", E.pow_p), ("matmul", L.matmul_p)):
         forward, reflected = _binary(prim)
         setattr(T, f"__{name}__", forward)
         setattr(T, f"__r{name}__", reflected)
-    for name, prim, ufunc in (("add", E.add, np.add), ("sub", E.sub, np.subtract),
-                              ("mul", E.mul, np.multiply), ("truediv", E.div, np.true_divide)):
+    for name, prim, ufunc in (("add", E.add_p, np.add), ("sub", E.sub_p, np.subtract),
+                              ("mul", E.mul_p, np.multiply), ("truediv", E.div_p, np.true_divide)):
         setattr(T, f"__i{name}__", _inplace_rebinding(prim, ufunc, f"__i{name}__"))
     for name, ufunc in (("add_", np.add), ("sub_", np.subtract), ("mul_", np.multiply), ("div_", np.true_divide)):
         setattr(T, name, _inplace(ufunc, name))
@@ -139,7 +139,7 @@ def _bind() -> None:
         setattr(T, f"__{name}__", _compare(ufunc))
         setattr(T, name, _compare(ufunc))
     T.__hash__ = object.__hash__  # __eq__ is elementwise; identity stays the hash
-    T.__neg__ = lambda self: E.neg(self)
+    T.__neg__ = lambda self: E.neg_p(self)
     T.__pos__ = lambda self: self
     T.__abs__ = F.abs
     T.__getitem__ = F.getitem

@@ -37,7 +37,7 @@ def linear(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None) -
     if w.ndim != 2 or x.ndim < 1 or x.shape[-1] != w.shape[1]:
         raise ShapeError(f"linear: input {fmt_shape(x.shape)} has {x.shape[-1] if x.ndim else 0} features, "
                          f"weight {fmt_shape(w.shape)} expects {w.shape[1] if w.ndim == 2 else '(out, in) weight'}")
-    out = x @ S.transpose(w, axes=(1, 0))
+    out = x @ S.transpose_p(w, axes=(1, 0))
     return out if bias is None else out + bias
 
 
@@ -99,10 +99,10 @@ def _conv(x: Tensor, w: Tensor, bias, stride, padding, dilation, groups: int, n:
         x, w = ag.unsqueeze(x, 2), ag.unsqueeze(w, 2)
         kernel, stride, dilation, pads = (1,) + kernel, (1,) + stride, (1,) + dilation, ((0, 0),) + pads
     out = _conv2d_core(x, w, kernel, stride, dilation, pads, groups)
-    out = S.reshape(out, shape=(x.shape[0], out_channels) + out_sp)
+    out = S.reshape_p(out, shape=(x.shape[0], out_channels) + out_sp)
     if bias is not None:
-        out = out + S.reshape(_t(bias), shape=(out_channels,) + (1,) * n)
-    return S.reshape(out, shape=out.shape[1:]) if unbatched else out
+        out = out + S.reshape_p(_t(bias), shape=(out_channels,) + (1,) * n)
+    return S.reshape_p(out, shape=out.shape[1:]) if unbatched else out
 
 
 def _conv2d_core(x: Tensor, w: Tensor, kernel, stride, dilation, pads, groups: int) -> Tensor:
@@ -139,26 +139,26 @@ def _conv2d_batch_first(x: Tensor, w: Tensor, kernel, stride, dilation, pads, gr
     kk = cg * kernel[0] * kernel[1]
     if kernel == (1, 1) and stride == (1, 1):
         ho, wo = x.shape[2:]
-        cols = S.reshape(x, shape=(b, groups, cg, ho * wo))
+        cols = S.reshape_p(x, shape=(b, groups, cg, ho * wo))
     else:
-        win = S.sliding_windows(x, kernel=kernel, stride=stride, dilation=dilation)  # B C Ho Wo kh kw
+        win = S.sliding_windows_p(x, kernel=kernel, stride=stride, dilation=dilation)  # B C Ho Wo kh kw
         ho, wo = win.shape[2:4]
-        win = S.reshape(win, shape=(b, groups, cg, ho, wo) + kernel)  # splitting C keeps the view
-        cols = S.reshape(S.transpose(win, axes=(0, 1, 2, 5, 6, 3, 4)), shape=(b, groups, kk, ho * wo))
-    out = S.reshape(w, shape=(groups, o // groups, kk)) @ cols
-    return S.reshape(out, shape=(b, o, ho, wo))
+        win = S.reshape_p(win, shape=(b, groups, cg, ho, wo) + kernel)  # splitting C keeps the view
+        cols = S.reshape_p(S.transpose_p(win, axes=(0, 1, 2, 5, 6, 3, 4)), shape=(b, groups, kk, ho * wo))
+    out = S.reshape_p(w, shape=(groups, o // groups, kk)) @ cols
+    return S.reshape_p(out, shape=(b, o, ho, wo))
 
 
 def _batch_last_input(x: Tensor, pads) -> Tensor:
     """(B, C, H, W) -> padded (C, H', W', B), contiguous."""
     b, c, h, wd = x.shape
-    xt = S.transpose(x, axes=(1, 2, 3, 0))
+    xt = S.transpose_p(x, axes=(1, 2, 3, 0))
     if any(p or q for p, q in pads):  # the padding copy also lays the input out batch-last
         shape = (c, h + sum(pads[0]), wd + sum(pads[1]), b)
-        return S.pad(xt, index=(slice(None), slice(pads[0][0], pads[0][0] + h), slice(pads[1][0], pads[1][0] + wd),
+        return S.unslice_p(xt, index=(slice(None), slice(pads[0][0], pads[0][0] + h), slice(pads[1][0], pads[1][0] + wd),
                                 slice(None)), shape=shape)
     # a copy only if x is not batch-last already (e.g. the output of a previous conv)
-    return S.reshape(S.reshape(xt, shape=(c, h * wd * b)), shape=(c, h, wd, b))
+    return S.reshape_p(S.reshape_p(xt, shape=(c, h * wd * b)), shape=(c, h, wd, b))
 
 
 def _conv2d_batch_last(xt: Tensor, w: Tensor, kernel, stride, dilation, groups: int) -> Tensor:
@@ -169,13 +169,13 @@ def _conv2d_batch_last(xt: Tensor, w: Tensor, kernel, stride, dilation, groups: 
     kk = cg * kernel[0] * kernel[1]
     if kernel == (1, 1) and stride == (1, 1):
         ho, wo = xt.shape[1:3]
-        cols = S.reshape(xt, shape=(groups, kk, ho * wo * b))
+        cols = S.reshape_p(xt, shape=(groups, kk, ho * wo * b))
     else:
-        win = S.sliding_windows(xt, kernel=kernel + (1,), stride=stride + (1,), dilation=dilation + (1,))
+        win = S.sliding_windows_p(xt, kernel=kernel + (1,), stride=stride + (1,), dilation=dilation + (1,))
         ho, wo = win.shape[1:3]  # win: C Ho Wo B kh kw 1
-        cols = S.reshape(S.transpose(win, axes=(0, 4, 5, 6, 1, 2, 3)), shape=(groups, kk, ho * wo * b))
-    out = S.reshape(w, shape=(groups, o // groups, kk)) @ cols
-    return S.transpose(S.reshape(out, shape=(o, ho, wo, b)), axes=(3, 0, 1, 2))
+        cols = S.reshape_p(S.transpose_p(win, axes=(0, 4, 5, 6, 1, 2, 3)), shape=(groups, kk, ho * wo * b))
+    out = S.reshape_p(w, shape=(groups, o // groups, kk)) @ cols
+    return S.transpose_p(S.reshape_p(out, shape=(o, ho, wo, b)), axes=(3, 0, 1, 2))
 
 
 def _conv2d_row_split(xt: Tensor, w: Tensor, kernel, stride, dilation, groups: int) -> Tensor:
@@ -188,18 +188,18 @@ def _conv2d_row_split(xt: Tensor, w: Tensor, kernel, stride, dilation, groups: i
     hp, b = xt.shape[1], xt.shape[3]
     o, cg = w.shape[:2]
     og, (kh, kw), dh = o // groups, kernel, dilation[0]
-    win = S.sliding_windows(xt, kernel=(1, kw, 1), stride=(1, stride[1], 1), dilation=(1, dilation[1], 1))
+    win = S.sliding_windows_p(xt, kernel=(1, kw, 1), stride=(1, stride[1], 1), dilation=(1, dilation[1], 1))
     wo = win.shape[2]  # win: C H' Wo B 1 kw 1
-    cols = S.reshape(S.transpose(win, axes=(0, 4, 5, 6, 1, 2, 3)), shape=(groups, cg * kw, hp * wo * b))
-    wf = S.reshape(S.slice_(w, index=(slice(None), slice(None), slice(None, None, -1))), shape=(groups, og, cg, kh, kw))
-    rows = S.reshape(S.transpose(wf, axes=(0, 3, 1, 2, 4)), shape=(groups, kh * og, cg * kw))
-    y = S.reshape(rows @ cols, shape=(groups, kh, og, hp, wo, b))
-    y = S.reshape(S.transpose(y, axes=(0, 2, 3, 4, 5, 1)), shape=(groups, og, hp, wo, b, kh, 1, 1))
+    cols = S.reshape_p(S.transpose_p(win, axes=(0, 4, 5, 6, 1, 2, 3)), shape=(groups, cg * kw, hp * wo * b))
+    wf = S.reshape_p(S.slice_p(w, index=(slice(None), slice(None), slice(None, None, -1))), shape=(groups, og, cg, kh, kw))
+    rows = S.reshape_p(S.transpose_p(wf, axes=(0, 3, 1, 2, 4)), shape=(groups, kh * og, cg * kw))
+    y = S.reshape_p(rows @ cols, shape=(groups, kh, og, hp, wo, b))
+    y = S.reshape_p(S.transpose_p(y, axes=(0, 2, 3, 4, 5, 1)), shape=(groups, og, hp, wo, b, kh, 1, 1))
     span = (kh - 1) * dh
-    out = S.window_sum(y, shape=(groups, og, hp + span, wo, b), kernel=(kh, 1, 1), stride=(1, 1, 1),
+    out = S.window_sum_p(y, shape=(groups, og, hp + span, wo, b), kernel=(kh, 1, 1), stride=(1, 1, 1),
                        dilation=(dh, 1, 1))
-    out = S.slice_(S.reshape(out, shape=(o, hp + span, wo, b)), index=(slice(None), slice(span, hp)))
-    return S.transpose(out, axes=(3, 0, 1, 2))
+    out = S.slice_p(S.reshape_p(out, shape=(o, hp + span, wo, b)), index=(slice(None), slice(span, hp)))
+    return S.transpose_p(out, axes=(3, 0, 1, 2))
 
 
 # --- pooling ------------------------------------------------------------------------------------------
@@ -219,14 +219,14 @@ def _tiles(x: Tensor, kernel, out) -> Tensor | None:
     """Non-overlapping windows as a reshape (B, C, Ho, kh, Wo, kw): much cheaper than a window view."""
     h, w = out[0] * kernel[0], out[1] * kernel[1]
     if (h, w) != x.shape[-2:]:
-        x = S.slice_(x, index=(Ellipsis, slice(0, h), slice(0, w)))
-    return S.reshape(x, shape=x.shape[:-2] + (out[0], kernel[0], out[1], kernel[1]))
+        x = S.slice_p(x, index=(Ellipsis, slice(0, h), slice(0, w)))
+    return S.reshape_p(x, shape=x.shape[:-2] + (out[0], kernel[0], out[1], kernel[1]))
 
 
 def _pool_windows(x: Tensor, kernel, stride, pads, dilation, fill: float) -> Tensor:
     if any(a or b for a, b in pads):
         x = ag.pad(x, ((0, 0),) * (x.ndim - 2) + pads, constant_values=fill)
-    return S.sliding_windows(x, kernel=kernel, stride=stride, dilation=dilation)
+    return S.sliding_windows_p(x, kernel=kernel, stride=stride, dilation=dilation)
 
 
 def max_pool2d(input: ArrayLike, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
@@ -320,10 +320,10 @@ def batch_norm(input: ArrayLike, running_mean: Any, running_var: Any, weight: Ar
         centered = x - rm
         scale = Tensor._make((1.0 / np.sqrt(rv + eps)).astype(x.dtype))
     if weight is not None:
-        scale = scale * S.reshape(_t(weight), shape=stat_shape)
+        scale = scale * S.reshape_p(_t(weight), shape=stat_shape)
     y = centered * scale
     if bias is not None:
-        y = y + S.reshape(_t(bias), shape=stat_shape)
+        y = y + S.reshape_p(_t(bias), shape=stat_shape)
     return y
 
 

@@ -5,12 +5,12 @@ import numpy as np
 
 from ..errors import ShapeError, fmt_shape
 from ..primitive import defprim, shape_of
-from .shape import broadcast_to, reshape, sum_to, transpose
+from .shape import broadcast_to_p, reshape_p, sum_to, transpose_p
 
 
 def _swap_last(t):
     nd = len(shape_of(t))
-    return transpose(t, axes=tuple(range(nd - 2)) + (nd - 1, nd - 2))
+    return transpose_p(t, axes=tuple(range(nd - 2)) + (nd - 1, nd - 2))
 
 
 def _matmul_check(x, y):
@@ -30,10 +30,10 @@ def _matmul_vjp_x(g, ans, x, y):
     if len(xs) == 1 and len(ys) == 1:
         return g * y
     if len(ys) == 1:  # (..., m, k) @ (k,) -> (..., m)
-        return reshape(g, shape=shape_of(g) + (1,)) * y
+        return reshape_p(g, shape=shape_of(g) + (1,)) * y
     if len(xs) == 1:  # (k,) @ (..., k, n) -> (..., n)
-        gx = reshape(g, shape=shape_of(g)[:-1] + (1, shape_of(g)[-1])) @ _swap_last(y)
-        return reshape(sum_to(gx, (1, xs[0])), shape=xs)
+        gx = reshape_p(g, shape=shape_of(g)[:-1] + (1, shape_of(g)[-1])) @ _swap_last(y)
+        return reshape_p(sum_to(gx, (1, xs[0])), shape=xs)
     return sum_to(g @ _swap_last(y), xs)
 
 
@@ -42,10 +42,10 @@ def _matmul_vjp_y(g, ans, x, y):
     if len(xs) == 1 and len(ys) == 1:
         return g * x
     if len(xs) == 1:  # (k,) @ (..., k, n)
-        return reshape(x, shape=(xs[0], 1)) * reshape(g, shape=shape_of(g)[:-1] + (1, shape_of(g)[-1]))
+        return reshape_p(x, shape=(xs[0], 1)) * reshape_p(g, shape=shape_of(g)[:-1] + (1, shape_of(g)[-1]))
     if len(ys) == 1:  # (..., m, k) @ (k,)
-        gy = _swap_last(x) @ reshape(g, shape=shape_of(g) + (1,))
-        return reshape(sum_to(gy, (ys[0], 1)), shape=ys)
+        gy = _swap_last(x) @ reshape_p(g, shape=shape_of(g) + (1,))
+        return reshape_p(sum_to(gy, (ys[0], 1)), shape=ys)
     return sum_to(_swap_last(x) @ g, ys)
 
 
@@ -70,7 +70,7 @@ def _matmul(x, y):
     return np.matmul(_blas_ready(x), _blas_ready(y))
 
 
-matmul = defprim(
+matmul_p = defprim(
     "matmul", _matmul, _matmul_vjp_x, _matmul_vjp_y,
     check=_matmul_check, examples=_matmul_examples, domain=("real", "real"),
     doc="x @ y with NumPy's broadcasting and 1-D rules (BLAS)",
@@ -111,11 +111,11 @@ def _einsum_vjp(g, ans, *xs, subscripts):
         available = set(out).union(*[set(t) for t, _ in others])
         kept = "".join(c for c in term if c in available)
         spec = ",".join([out] + [t for t, _ in others]) + "->" + kept
-        gi = einsum(g, *[o for _, o in others], subscripts=spec)
+        gi = einsum_p(g, *[o for _, o in others], subscripts=spec)
         if kept != term:  # letters only this operand had were summed out: broadcast them back
             shape = shape_of(x)
-            gi = reshape(gi, shape=tuple(s if c in available else 1 for c, s in zip(term, shape)))
-            gi = broadcast_to(gi, shape=shape)
+            gi = reshape_p(gi, shape=tuple(s if c in available else 1 for c, s in zip(term, shape)))
+            gi = broadcast_to_p(gi, shape=shape)
         grads.append(gi)
     return tuple(grads)
 
@@ -128,6 +128,6 @@ def _einsum_examples(draw, S):
     return xs, {"subscripts": spec}
 
 
-einsum = defprim(
+einsum_p = defprim(
     "einsum", _einsum, vjp=_einsum_vjp, check=_einsum_check, examples=_einsum_examples, domain=("real", "..."),
 )

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..errors import ShapeError
 from ..primitive import defprim, shape_of
-from .shape import broadcast_to, reshape
+from .shape import broadcast_to_p, reshape_p
 
 
 def normalize_axis(axis, ndim: int, op: str = "reduction") -> tuple[int, ...] | None:
@@ -38,8 +38,8 @@ def _sum(x, axis, keepdims):
 def _sum_vjp(g, ans, x, axis, keepdims):
     shape = shape_of(x)
     if not keepdims:
-        g = reshape(g, shape=_kept_shape(shape, axis))
-    return broadcast_to(g, shape=shape)
+        g = reshape_p(g, shape=_kept_shape(shape, axis))
+    return broadcast_to_p(g, shape=shape)
 
 
 #: reductions over at most this many elements per output run as elementwise ufunc calls on slices
@@ -82,8 +82,8 @@ def _max_vjp(g, ans, x, axis, keepdims):
     if (count > 1).any():  # ties: split the gradient evenly between them
         share /= count
     if not keepdims:
-        g = reshape(g, shape=kept)
-    return broadcast_to(g, shape=shape) * share
+        g = reshape_p(g, shape=kept)
+    return broadcast_to_p(g, shape=shape) * share
 
 
 def _reduce_examples(unique):
@@ -96,5 +96,5 @@ def _reduce_examples(unique):
     return examples
 
 
-sum_ = defprim("sum", _sum, _sum_vjp, examples=_reduce_examples(False))
-max_ = defprim("max", _max, _max_vjp, save_output=True, examples=_reduce_examples(True), smooth=False)
+sum_p = defprim("sum", _sum, _sum_vjp, examples=_reduce_examples(False))
+max_p = defprim("max", _max, _max_vjp, save_output=True, examples=_reduce_examples(True), smooth=False)

@@ -28,8 +28,8 @@ def _reshape_examples(draw, S):
     return (x,), {"shape": tuple(draw(S.st.permutations(list(x.shape)))) + (1,)}
 
 
-reshape = defprim(
-    "reshape", _reshape, lambda g, ans, x, shape: reshape(g, shape=shape_of(x)),
+reshape_p = defprim(
+    "reshape", _reshape, lambda g, ans, x, shape: reshape_p(g, shape=shape_of(x)),
     check=_reshape_check, examples=_reshape_examples, transpose="reshape",
 )
 
@@ -44,8 +44,8 @@ def _transpose_examples(draw, S):
     return (x,), {"axes": tuple(draw(S.st.permutations(range(x.ndim))))}
 
 
-transpose = defprim(
-    "transpose", _transpose, lambda g, ans, x, axes: transpose(g, axes=tuple(int(a) for a in np.argsort(axes))),
+transpose_p = defprim(
+    "transpose", _transpose, lambda g, ans, x, axes: transpose_p(g, axes=tuple(int(a) for a in np.argsort(axes))),
     examples=_transpose_examples, transpose="transpose",
 )
 
@@ -59,7 +59,7 @@ def _cast_examples(draw, S):
     return (draw(S.tensors()),), {"dtype": np.float64}
 
 
-cast = defprim("cast", _cast, lambda g, ans, x, dtype: cast(g, dtype=x.dtype), examples=_cast_examples)
+cast_p = defprim("cast", _cast, lambda g, ans, x, dtype: cast_p(g, dtype=x.dtype), examples=_cast_examples)
 
 
 # --- broadcast_to <-> sum_to ------------------------------------------------------------------
@@ -103,12 +103,12 @@ def _sum_to_examples(draw, S):
     return (draw(S.tensors(shape=S.st.just(big))),), {"shape": small}
 
 
-broadcast_to = defprim(
+broadcast_to_p = defprim(
     "broadcast_to", _broadcast_to, lambda g, ans, x, shape: sum_to(g, shape_of(x)),
     check=_broadcast_check, examples=_broadcast_examples, transpose="sum_to",
 )
-_sum_to_prim = defprim(
-    "sum_to", _sum_to, lambda g, ans, x, shape: broadcast_to(g, shape=shape_of(x)),
+sum_to_p = defprim(
+    "sum_to", _sum_to, lambda g, ans, x, shape: broadcast_to_p(g, shape=shape_of(x)),
     check=_sum_to_check, examples=_sum_to_examples, transpose="broadcast_to",
 )
 
@@ -117,17 +117,17 @@ def sum_to(x, shape: tuple):
     """Reduce a cotangent to an operand's shape (a tuple); a no-op (no graph node) when they agree."""
     if x.data.shape == shape:
         return x
-    return _sum_to_prim(x, shape=tuple(shape))
+    return sum_to_p(x, shape=tuple(shape))
 
 
-# --- slice <-> pad (basic indexing and its transpose, zero-embedding) --------------------------
+# --- slice <-> unslice (basic indexing and its transpose, zero-embedding) --------------------------
 def _slice(x, index):
     """Basic indexing x[index]: ints, slices, None and Ellipsis (a view)."""
     return x[index]
 
 
-def _pad(x, index, shape):
-    """Place x at x_full[index] inside zeros of `shape`: the transpose of `slice` (zero padding)."""
+def _unslice(x, index, shape):
+    """Place x at x_full[index] inside zeros of `shape`: the transpose of `slice` (zero-embedding)."""
     out = np.zeros(shape, dtype=x.dtype)
     out[index] = x
     return out
@@ -150,16 +150,16 @@ def _gather_examples(indices: str):
     return gather, scatter
 
 
-_slice_examples, _pad_examples = _gather_examples("basic_indices")
+_slice_examples, _unslice_examples = _gather_examples("basic_indices")
 
 
-slice_ = defprim(
-    "slice", _slice, lambda g, ans, x, index: pad(g, index=index, shape=shape_of(x)),
-    examples=_slice_examples, transpose="pad",
+slice_p = defprim(
+    "slice", _slice, lambda g, ans, x, index: unslice_p(g, index=index, shape=shape_of(x)),
+    examples=_slice_examples, transpose="unslice",
 )
-pad = defprim(
-    "pad", _pad, lambda g, ans, x, index, shape: slice_(g, index=index),
-    examples=_pad_examples, transpose="slice",
+unslice_p = defprim(
+    "unslice", _unslice, lambda g, ans, x, index, shape: slice_p(g, index=index),
+    examples=_unslice_examples, transpose="slice",
 )
 
 
@@ -179,12 +179,12 @@ def _scatter_add(x, index, shape):
 _take_examples, _scatter_examples = _gather_examples("advanced_indices")
 
 
-take = defprim(
-    "take", _take, lambda g, ans, x, index: scatter_add(g, index=index, shape=shape_of(x)),
+take_p = defprim(
+    "take", _take, lambda g, ans, x, index: scatter_add_p(g, index=index, shape=shape_of(x)),
     examples=_take_examples, transpose="scatter_add",
 )
-scatter_add = defprim(
-    "scatter_add", _scatter_add, lambda g, ans, x, index, shape: take(g, index=index),
+scatter_add_p = defprim(
+    "scatter_add", _scatter_add, lambda g, ans, x, index, shape: take_p(g, index=index),
     examples=_scatter_examples, transpose="take",
 )
 
@@ -201,7 +201,7 @@ def _concatenate_vjp(g, ans, *xs, axis):
     for x in xs:
         n = shape_of(x)[ax]
         index = (slice(None),) * ax + (slice(start, start + n),)
-        grads.append(slice_(g, index=index))
+        grads.append(slice_p(g, index=index))
         start += n
     return tuple(grads)
 
@@ -226,7 +226,7 @@ def _concatenate_examples(draw, S):
     return tuple(xs), {"axis": axis}
 
 
-concatenate = defprim(
+concatenate_p = defprim(
     "concatenate", _concatenate, vjp=_concatenate_vjp, check=_concatenate_check,
     examples=_concatenate_examples, domain=("real", "..."),
 )
@@ -290,14 +290,14 @@ def _window_sum_examples(draw, S):
     return (draw(S.tensors(shape=S.st.just(x_shape))),), params
 
 
-sliding_windows = defprim(
+sliding_windows_p = defprim(
     "sliding_windows", _sliding_windows,
-    lambda g, ans, x, kernel, stride, dilation: window_sum(
+    lambda g, ans, x, kernel, stride, dilation: window_sum_p(
         g, shape=shape_of(x), kernel=kernel, stride=stride, dilation=dilation),
     examples=_windows_examples, transpose="window_sum",
 )
-window_sum = defprim(
+window_sum_p = defprim(
     "window_sum", _window_sum,
-    lambda g, ans, x, shape, kernel, stride, dilation: sliding_windows(g, kernel=kernel, stride=stride, dilation=dilation),
+    lambda g, ans, x, shape, kernel, stride, dilation: sliding_windows_p(g, kernel=kernel, stride=stride, dilation=dilation),
     examples=_window_sum_examples, transpose="sliding_windows",
 )

@@ -14,7 +14,7 @@ def test_registry_is_small_and_complete():
     # the design's "about 20 primitives": everything else is composed
     assert 20 <= len(REGISTRY) <= 32, sorted(REGISTRY)
     for name in ("add", "mul", "exp", "log", "sum", "max", "matmul", "reshape", "transpose", "broadcast_to",
-                 "sum_to", "slice", "pad", "take", "scatter_add", "sliding_windows", "window_sum", "where"):
+                 "sum_to", "slice", "unslice", "take", "scatter_add", "sliding_windows", "window_sum", "where"):
         assert name in REGISTRY
 
 
@@ -30,7 +30,7 @@ def test_primitive_gradients_and_invariants(name):
     check_primitive(name)
 
 
-TRANSPOSE_PAIRS = [("broadcast_to", "sum_to"), ("slice", "pad"), ("take", "scatter_add"),
+TRANSPOSE_PAIRS = [("broadcast_to", "sum_to"), ("slice", "unslice"), ("take", "scatter_add"),
                    ("sliding_windows", "window_sum")]
 
 

@@ -12,7 +12,7 @@ import autograd as ag
 from autograd import viz
 from autograd.errors import GraphError
 from autograd.graph import module_scope
-from autograd.ops.shape import sliding_windows
+from autograd.ops.shape import sliding_windows_p as sliding_windows
 
 _ATTR = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|<<.*?>>|[^\s\]]+)')
 
