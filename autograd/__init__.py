@@ -24,11 +24,11 @@ from .functional import (
 from . import introspect, profiler, viz  # noqa: F401
 from .introspect import walk
 from .profiler import profile
-from .graph import Node, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .graph import Node, enable_grad, is_grad_enabled, mark_modified, no_grad, observe, set_grad_enabled
 from .primitive import REGISTRY, Primitive, defprim
 from .tensor import Tensor, tensor
 
-anomaly._from_environment()
+anomaly.from_environment()
 allocator.keep_freed_memory()
 
 __all__ = [name for name in dir() if not name.startswith("_")]

@@ -8,40 +8,20 @@ Source lines are captured only in this mode: a frame walk on every op costs more
 """
 from __future__ import annotations
 
+import functools
 import os
-import sys
 import zlib
 from typing import Any
 
 import numpy as np
 
 from .errors import TapegradError, fmt_shape
-from .graph import Node, _Mode
+from .graph import Node, mark_modified, last_modification, observe, set_modification_source, user_frame
 from .tensor import Tensor
-
-_PACKAGES = tuple(
-    os.path.dirname(os.path.abspath(p)) + os.sep
-    for p in (__file__, os.path.join(os.path.dirname(__file__), "..", "nn", "x"),
-              os.path.join(os.path.dirname(__file__), "..", "optim", "x"))
-)
 
 
 class AnomalyError(TapegradError, FloatingPointError):
     """A NaN or Inf appeared; the message says where it was made."""
-
-
-def user_frame(skip: int = 1) -> str | None:
-    """'file:line in function: code' of the innermost frame outside autograd, nn and optim."""
-    frame = sys._getframe(skip)
-    while frame is not None:
-        filename = os.path.abspath(frame.f_code.co_filename)
-        if not filename.startswith(_PACKAGES):
-            import linecache
-
-            code = linecache.getline(filename, frame.f_lineno).strip()
-            return f"{filename}:{frame.f_lineno} in {frame.f_code.co_name}: {code}"
-        frame = frame.f_back
-    return None
 
 
 def _stats(a: np.ndarray) -> str:
@@ -61,26 +41,27 @@ def _where_from(node: Node) -> str:
 
 
 class detect_anomaly:
-    """Context manager (and decorator) that raises AnomalyError at the first NaN/Inf."""
+    """Context manager (and decorator) that raises AnomalyError at the first NaN/Inf.
+
+    It subscribes to the engine's events (`autograd.graph.observe`): every recorded op's output,
+    every node's gradients, every in-place change (whose user line it keeps for error messages).
+    """
 
     def __init__(self, check_nan: bool = True) -> None:
         self.check_nan = check_nan
+        self._from_where: dict[Node, tuple[Node, int]] = {}
+        self._observer = observe(on_apply=self._record, on_vjp_start=self._vjp_start, on_vjp_end=self._vjp_end,
+                                 on_modified=self._modified)
 
     def __enter__(self) -> "detect_anomaly":
-        self._prev_record = _Mode.record_hook
-        self._prev_backward = _Mode.backward_hook
-        self._from_where: dict[Node, tuple[Node, int]] = {}
-        _Mode.record_hook = self._record
-        _Mode.backward_hook = self._backward
+        self._from_where = {}
+        self._observer.subscribe()
         return self
 
     def __exit__(self, *exc) -> None:
-        _Mode.record_hook = self._prev_record
-        _Mode.backward_hook = self._prev_backward
+        self._observer.unsubscribe()
 
     def __call__(self, fn):
-        import functools
-
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
             with detect_anomaly(self.check_nan):
@@ -88,27 +69,33 @@ class detect_anomaly:
 
         return wrapper
 
-    # forward: runs after each recorded op
-    def _record(self, node: Node, out: np.ndarray) -> None:
-        node.source = user_frame(2)
-        node.extra = _fingerprints(node.args)  # catches writes through .data, which bump no version
-        if self._prev_record is not None:
-            self._prev_record(node, out)
+    # forward: runs after each op
+    def _record(self, prim, args, params, out: np.ndarray, node: Node | None, seconds: float) -> None:
+        if node is None:
+            return
+        if node.source is None:
+            node.source = user_frame(3)
+        node.fingerprints = _fingerprints(node.args)  # catches writes through .data, which bump no version
         if self.check_nan and out.dtype.kind == "f" and not np.isfinite(out).all():
             raise AnomalyError(
                 f"anomaly: '{node.prim.name}' produced non-finite values in forward: {_stats(out)}; "
                 f"input shapes {_input_shapes(node)}{_where_from(node)}"
             )
 
+    def _modified(self, tensor: Tensor, op: str | None) -> None:
+        note = last_modification(tensor)
+        if note is not None and note[1] is None:
+            set_modification_source(tensor, user_frame(3))
+
     # backward: runs before and after each node's VJPs
-    def _backward(self, node: Node, phase: str, value: Any) -> None:
-        if self._prev_backward is not None:
-            self._prev_backward(node, phase, value)
-        if phase == "start" and isinstance(node.extra, _Fingerprints):
+    def _vjp_start(self, node: Node, g: Any) -> None:
+        if node.fingerprints is not None:
             _check_fingerprints(node)
-        if phase != "end" or not self.check_nan:
+
+    def _vjp_end(self, node: Node, results: Any) -> None:
+        if not self.check_nan:
             return
-        for i, (arg, g) in enumerate(zip(node.args, value)):
+        for i, (arg, g) in enumerate(zip(node.args, results)):
             if g is None:
                 continue
             if node.prim.name == "where" and isinstance(arg, Tensor) and arg._node is not None:
@@ -145,7 +132,7 @@ def _fingerprints(args) -> _Fingerprints:
 def _check_fingerprints(node: Node) -> None:
     if sum(a._version for a in node.args if isinstance(a, Tensor)) != node.versions:
         return  # a counted in-place change: the engine's own error names who changed it
-    for i, (a, crc) in enumerate(zip(node.args, node.extra)):
+    for i, (a, crc) in enumerate(zip(node.args, node.fingerprints)):
         if crc is not None and zlib.crc32(np.ascontiguousarray(a.data).view(np.uint8)) != crc:
             from .errors import GraphError
 
@@ -157,29 +144,23 @@ def _check_fingerprints(node: Node) -> None:
             )
 
 
-def _from_environment() -> None:
-    """TAPEGRAD_ANOMALY=1 turns anomaly mode on for the whole process."""
-    if os.environ.get("TAPEGRAD_ANOMALY", "").strip() not in ("", "0", "false", "False"):
-        detect_anomaly().__enter__()
+_ENVIRONMENT_ANOMALY: detect_anomaly | None = None
 
 
-# --- in-place edits: remember who changed a tensor, so backward can say so ---------------------------
-import weakref  # noqa: E402
-
-# keyed by id: Tensor's == is elementwise, so it cannot be a WeakKeyDictionary key; entries leave
-# with their tensor through the weakref callback.
-_INPLACE_LOG: dict[int, tuple[weakref.ref, str, str | None]] = {}
-
-
-def note_inplace(t: Tensor, op: str) -> None:
-    """Record that `op` changed `t` in place (and from which user line); in-place ops are rare."""
-    t._version += 1
-    key = id(t)
-    _INPLACE_LOG[key] = (weakref.ref(t, lambda _, key=key: _INPLACE_LOG.pop(key, None)), op, user_frame(2))
-
-
-def inplace_note(t: Tensor) -> tuple[str, str | None] | None:
-    entry = _INPLACE_LOG.get(id(t))
-    if entry is None or entry[0]() is not t:
+def from_environment() -> detect_anomaly | None:
+    """TAPEGRAD_ANOMALY=1 subscribes anomaly mode for the whole process (no context is left open)."""
+    global _ENVIRONMENT_ANOMALY
+    if os.environ.get("TAPEGRAD_ANOMALY", "").strip() in ("", "0", "false", "False"):
         return None
-    return entry[1], entry[2]
+    if _ENVIRONMENT_ANOMALY is None:
+        _ENVIRONMENT_ANOMALY = detect_anomaly()
+        _ENVIRONMENT_ANOMALY._observer.subscribe()
+    return _ENVIRONMENT_ANOMALY
+
+
+# Deprecated names, kept for one release: in-place changes go through autograd.graph.mark_modified.
+def note_inplace(t: Tensor, op: str) -> None:
+    mark_modified(t, op, where=user_frame(2))
+
+
+inplace_note = last_modification

@@ -11,7 +11,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from .errors import GraphError, fmt_shape
-from .graph import Node, _Mode
+from .graph import OBSERVERS, Node, _Mode, last_modification
 from .tensor import Tensor, _as_array
 
 
@@ -84,7 +84,7 @@ def _run(
     order = toposort({out._node for out, _ in seeds if out._node is not None})
     prev_mode = _Mode.grad_enabled
     _Mode.grad_enabled = create_graph
-    hook = _Mode.backward_hook
+    observed = _Mode.observed
     try:
         for node in order:
             g = node_grads.pop(node, None)
@@ -92,11 +92,13 @@ def _run(
                 if node in wanted_nodes:
                     _accumulate(leaf_grads, wanted_nodes[node], g)
                 args = node.args
-                if hook is not None:
-                    hook(node, "start", g)
+                if observed:
+                    for fn in OBSERVERS.vjp_start:
+                        fn(node, g)
                 results = _apply_vjps(node, g, create_graph)
-                if hook is not None:
-                    hook(node, "end", results)
+                if observed:
+                    for fn in OBSERVERS.vjp_end:
+                        fn(node, results)
                 for a, r in zip(args, results):
                     if r is None or not a.requires_grad:  # r is None for every non-Tensor argument
                         continue
@@ -136,44 +138,33 @@ def _apply_vjps(node: Node, g: Tensor, create_graph: bool) -> Sequence[Tensor | 
         else:
             ans = Tensor._make(node.out)
     versions = 0
-    if prim.variadic:
-        results = list(prim.vjps(g, ans, *args, **params))
-        for i, a in enumerate(args):
-            if isinstance(a, Tensor):
-                versions += a._version
-                if not a.requires_grad:
-                    results[i] = None
-            else:
-                results[i] = None
-    else:
-        results = []
-        vjps = prim.vjps
-        for i, a in enumerate(args):
-            if isinstance(a, Tensor):
-                versions += a._version
-                if a.requires_grad and vjps[i] is not None:
-                    results.append(vjps[i](g, ans, *args, **params))
-                    continue
-            results.append(None)
+    wanted = []
+    for a in args:
+        if isinstance(a, Tensor):
+            versions += a._version
+            wanted.append(a.requires_grad)
+        else:
+            wanted.append(False)
+    results = prim.apply_vjps(g, ans, args, params, wanted)
     if versions != node.versions:  # checked after: a VJP only reads, and its result is dropped
         _raise_modified(node)
     return results
 
 
 def _raise_modified(node: Node) -> None:
-    from .anomaly import inplace_note
-
     name = node.prim.name
     lines = [f"backward: a tensor saved by '{name}' was modified in place before backward used it; "
              "its gradient would be wrong."]
     lines.append(f"  saved by '{name}' at {node.source}" if node.source else
                  f"  saved by '{name}' (run under autograd.detect_anomaly() to see the line that called it)")
     for i, a in enumerate(node.args):
-        note = inplace_note(a) if isinstance(a, Tensor) else None
+        note = last_modification(a) if isinstance(a, Tensor) else None
         if note is not None:
-            lines.append(f"  argument {i} (shape {fmt_shape(a.shape)}) changed by '{note[0]}' at {note[1]}")
+            who = f" '{a.name}'" if getattr(a, "name", None) else ""
+            at = f" at {note[1]}" if note[1] else " (run under autograd.detect_anomaly() to see the line)"
+            lines.append(f"  argument {i}{who} (shape {fmt_shape(a.shape)}) changed by '{note[0]}'{at}")
     if len(lines) == 2:
-        lines.append("  changed outside tapegrad's operators (e.g. an optimizer step on a parameter the graph saved)")
+        lines.append("  changed outside tapegrad's operators (through .data or NumPy)")
     lines.append("  Fix: use the out-of-place operation (x = x + 1), .clone() before changing it, or call "
                  "backward() before the optimizer step.")
     raise GraphError("\n".join(lines))

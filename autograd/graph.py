@@ -1,12 +1,20 @@
-"""The recorded graph: one `Node` per primitive application, plus the grad mode switches.
+"""The recorded graph: one `Node` per primitive application, the grad mode switches, the observers
+that tools subscribe to, and `mark_modified`, the one way to say a tensor changed in place.
 
 A node keeps what backward needs and nothing else: the primitive, its arguments (Tensors or
 constants), its keyword parameters, the output array when the VJP wants it, and the version of
 every input Tensor at record time (so an in-place change before backward is caught).
+
+Tools (anomaly mode, the profiler, backward recording, tracing) never take over a slot of the
+engine: they subscribe to events with `observe(...)`, in any number and any nesting order. With no
+observer installed the engine reads one flag per op and does nothing else.
 """
 from __future__ import annotations
 
 import functools
+import os
+import sys
+import weakref
 from typing import Any, Callable, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -16,11 +24,8 @@ class _Mode:
     """Process-wide switches read on every op; a class attribute read is the cheapest lookup."""
 
     grad_enabled: bool = True
-    # Hooks installed by anomaly detection / profiling; None on the fast path.
-    record_hook: Callable[..., None] | None = None
-    backward_hook: Callable[..., None] | None = None
-    # The profiler: an object with .forward(prim, seconds, node_or_None, out), timed around forward.
-    profile_hook: Any = None
+    # True while any observer is subscribed: the one flag the hot path reads (see `observe`).
+    observed: bool = False
     # The module call stack as a tuple of (qualified name, class name), set by nn.Module.__call__;
     # nodes keep it so drawings can cluster ops by the module that made them.
     scope: tuple[tuple[str, str], ...] = ()
@@ -29,8 +34,8 @@ class _Mode:
 class Node:
     """One recorded primitive application; `Tensor._node` points here for non-leaf tensors."""
 
-    __slots__ = ("prim", "args", "params", "out", "versions", "shape", "dtype", "freed", "source", "extra",
-                 "scope", "__weakref__")
+    __slots__ = ("prim", "args", "params", "out", "versions", "shape", "dtype", "freed", "source",
+                 "fingerprints", "scope", "__weakref__")
 
     def __init__(self, prim, args: tuple, params: dict, out, versions: int, shape: tuple, dtype) -> None:
         self.prim = prim
@@ -42,7 +47,7 @@ class Node:
         self.versions = versions  # sum of the input tensors' version counters (they only grow)
         self.freed = False
         self.source = None  # the user's source line, captured only in anomaly/profile modes
-        self.extra = None  # room for tools (profile timings); never read by backward
+        self.fingerprints = None  # anomaly mode's checksums of the saved inputs; never read by backward
         self.scope = _Mode.scope
 
     @property
@@ -132,3 +137,135 @@ class set_grad_enabled(_GradMode):
 
 def is_grad_enabled() -> bool:
     return _Mode.grad_enabled
+
+
+# --- observers ----------------------------------------------------------------------------------
+class _Observers:
+    """One subscriber list per event; the engine calls each subscriber in subscription order.
+
+    apply(prim, args, params, out, node, seconds): after every primitive's forward, recorded or not
+        (`node` is None when nothing was recorded; `seconds` is the forward's wall time).
+    vjp_start(node, g) / vjp_end(node, results): around each node's VJPs in backward.
+    modified(tensor, op): after `mark_modified` bumped a tensor's version.
+    """
+
+    EVENTS = ("apply", "vjp_start", "vjp_end", "modified")
+
+    def __init__(self) -> None:
+        self.apply: list[Callable[..., None]] = []
+        self.vjp_start: list[Callable[..., None]] = []
+        self.vjp_end: list[Callable[..., None]] = []
+        self.modified: list[Callable[..., None]] = []
+
+    def any(self) -> bool:
+        return bool(self.apply or self.vjp_start or self.vjp_end or self.modified)
+
+
+OBSERVERS = _Observers()
+
+
+class observe:
+    """Subscribe callbacks to engine events for the duration of a `with` block (or until `unsubscribe`).
+
+        with observe(on_apply=lambda prim, args, params, out, node, seconds: print(prim.name)):
+            model(x)
+
+    Observers nest in any order and each sees every event; leaving a block removes exactly the
+    callbacks it added. `subscribe()`/`unsubscribe()` do the same without a block, for process-wide
+    tools such as TAPEGRAD_ANOMALY=1.
+    """
+
+    def __init__(
+        self,
+        *,
+        on_apply: Callable[..., None] | None = None,
+        on_vjp_start: Callable[..., None] | None = None,
+        on_vjp_end: Callable[..., None] | None = None,
+        on_modified: Callable[..., None] | None = None,
+    ) -> None:
+        self._callbacks = [(event, fn) for event, fn in zip(
+            _Observers.EVENTS, (on_apply, on_vjp_start, on_vjp_end, on_modified)) if fn is not None]
+        self.active = False
+
+    def subscribe(self) -> "observe":
+        if not self.active:
+            for event, fn in self._callbacks:
+                getattr(OBSERVERS, event).append(fn)
+            self.active = True
+            _Mode.observed = True
+        return self
+
+    def unsubscribe(self) -> None:
+        if self.active:
+            for event, fn in self._callbacks:
+                subscribers = getattr(OBSERVERS, event)
+                for i in range(len(subscribers) - 1, -1, -1):  # the latest identical entry: ours
+                    if subscribers[i] is fn:
+                        del subscribers[i]
+                        break
+            self.active = False
+            _Mode.observed = OBSERVERS.any()
+
+    def __enter__(self) -> "observe":
+        return self.subscribe()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.unsubscribe()
+
+
+# --- in-place changes -----------------------------------------------------------------------------
+# Who changed a tensor last, keyed by id (Tensor's == is elementwise, so no WeakKeyDictionary);
+# entries leave with their tensor through the weakref callback.
+_MODIFIED_BY: dict[int, list] = {}
+
+_TOOL_DIRS = tuple(os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", d)) + os.sep
+                   for d in ("autograd", "nn", "optim"))
+
+
+def user_frame(skip: int = 1) -> str | None:
+    """'file:line in function: code' of the innermost frame outside autograd, nn and optim."""
+    frame = sys._getframe(skip)
+    while frame is not None:
+        filename = os.path.abspath(frame.f_code.co_filename)
+        if not filename.startswith(_TOOL_DIRS):
+            import linecache
+
+            code = linecache.getline(filename, frame.f_lineno).strip()
+            return f"{filename}:{frame.f_lineno} in {frame.f_code.co_name}: {code}"
+        frame = frame.f_back
+    return None
+
+
+def mark_modified(tensor: Any, op: str | None = None, *, where: str | None = None) -> None:
+    """Say that `tensor`'s data was changed in place by `op`: the one way to keep version counters
+    right. Backward then refuses to use a value saved before the change, and names `op`.
+
+    `where` is the user's line, when the caller knows it cheaply; Tensor's in-place methods pass it,
+    optimizers (every parameter, every step) do not, and anomaly mode fills it in.
+    """
+    tensor._version += 1
+    if op is not None:
+        key = id(tensor)
+        entry = _MODIFIED_BY.get(key)
+        if entry is None or entry[0]() is not tensor:
+            _MODIFIED_BY[key] = [weakref.ref(tensor, lambda _, key=key: _MODIFIED_BY.pop(key, None)), op, where]
+        else:
+            entry[1], entry[2] = op, where
+    if _Mode.observed:
+        for fn in OBSERVERS.modified:
+            fn(tensor, op)
+
+
+def last_modification(tensor: Any) -> tuple[str, str | None] | None:
+    """(op, user line or None) of the latest `mark_modified(tensor, op)`, or None."""
+    entry = _MODIFIED_BY.get(id(tensor))
+    if entry is None or entry[0]() is not tensor:
+        return None
+    return entry[1], entry[2]
+
+
+def set_modification_source(tensor: Any, where: str) -> None:
+    """Attach the user's line to the latest modification (anomaly mode calls this)."""
+    entry = _MODIFIED_BY.get(id(tensor))
+    if entry is not None and entry[0]() is tensor:
+        entry[2] = where

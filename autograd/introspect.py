@@ -19,7 +19,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from .errors import GraphError, fmt_shape
-from .graph import Node, _Mode
+from .graph import Node, _Mode, observe
 from .tensor import Tensor
 
 Scope = tuple[tuple[str, str], ...]
@@ -273,33 +273,30 @@ class record_backward:
             (gw,) = ag.grad(loss, [w], create_graph=True)
         walk(gw, follow_grad_of=True)   # gradient ops carry grad_of = the forward op's id
 
-    Installs `_Mode.backward_hook` (which the engine calls around each node's VJPs) and
-    `_Mode.record_hook`, chaining any hooks already installed (anomaly mode, the profiler).
+    An observer (`autograd.graph.observe`) of the `vjp_start`/`vjp_end` events around each node's
+    VJPs and of the `apply` event of each op those VJPs record.
     """
 
     def __init__(self) -> None:
         self._current: list[Node] = []
+        self._observer = observe(on_apply=self._apply, on_vjp_start=self._vjp_start, on_vjp_end=self._vjp_end)
 
-    def _backward_hook(self, node: Node, phase: str, value: Any) -> None:
-        if phase == "start":
-            if isinstance(value, Tensor) and value._node is None:
-                _SEEDS[id(value)] = value
-            self._current.append(node)
-        elif self._current:
-            self._current.pop()
-        if self._prev_backward is not None:
-            self._prev_backward(node, phase, value)
+    def _vjp_start(self, node: Node, g: Any) -> None:
+        if isinstance(g, Tensor) and g._node is None:
+            _SEEDS[id(g)] = g
+        self._current.append(node)
 
-    def _record_hook(self, node: Node, out: Any) -> None:
+    def _vjp_end(self, node: Node, results: Any) -> None:
         if self._current:
+            self._current.pop()
+
+    def _apply(self, prim: Any, args: tuple, params: dict, out: Any, node: Node | None, seconds: float) -> None:
+        if node is not None and self._current:
             _GRAD_OF[node] = self._current[-1]
-        if self._prev_record is not None:
-            self._prev_record(node, out)
 
     def __enter__(self) -> "record_backward":
-        self._prev_backward, self._prev_record = _Mode.backward_hook, _Mode.record_hook
-        _Mode.backward_hook, _Mode.record_hook = self._backward_hook, self._record_hook
+        self._observer.subscribe()
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        _Mode.backward_hook, _Mode.record_hook = self._prev_backward, self._prev_record
+        self._observer.unsubscribe()

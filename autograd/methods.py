@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import functional as F
-from .anomaly import note_inplace
+from .graph import mark_modified, user_frame
 from .errors import GraphError, fmt_shape
 from .graph import _Mode
 from .ops import elementwise as E
@@ -55,7 +55,7 @@ def _inplace(ufunc, name: str):
         except ValueError as exc:
             shape = fmt_shape(np.shape(other_data))
             raise GraphError(f"{name}: cannot apply {fmt_shape(self.shape)} in place with {shape}: {exc}") from None
-        note_inplace(self, name)
+        mark_modified(self, name, where=user_frame(2))
         return self
 
     return inplace
@@ -85,14 +85,14 @@ def _inplace_rebinding(prim, ufunc, name: str):
 def _zero_(self: Tensor) -> Tensor:
     _check_inplace(self, "zero_")
     self.data[...] = 0
-    note_inplace(self, "zero_")
+    mark_modified(self, "zero_", where=user_frame(2))
     return self
 
 
 def _fill_(self: Tensor, value: float) -> Tensor:
     _check_inplace(self, "fill_")
     self.data[...] = value
-    note_inplace(self, "fill_")
+    mark_modified(self, "fill_", where=user_frame(2))
     return self
 
 
@@ -102,7 +102,7 @@ def _copy_(self: Tensor, src) -> Tensor:
     if np.broadcast_shapes(src.shape, self.shape) != self.shape:
         raise GraphError(f"copy_: source {fmt_shape(src.shape)} does not fit into {fmt_shape(self.shape)}")
     self.data[...] = src
-    note_inplace(self, "copy_")
+    mark_modified(self, "copy_", where=user_frame(2))
     return self
 
 

@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .errors import DtypeError, ShapeError, TapegradError, fmt_shape
-from .graph import Node, _Mode
+from .graph import OBSERVERS, Node, _Mode
 from .tensor import Tensor
 
 _new_tensor = object.__new__
@@ -32,6 +32,7 @@ class Primitive:
         an argument that is never differentiable; `g` is the output cotangent, `ans` the output
         (a Tensor when `save_output` is set, else None). A single callable instead of a tuple is a
         VJP for variadic primitives: `vjp(g, ans, *args, **params) -> tuple`, one entry per argument.
+        Either form is adapted once, at declaration, into `apply_vjps`, the one call the engine makes.
     domain: per positional argument, the values tests draw: 'real', 'positive', 'nonzero', 'unit'
         (open interval -1..1), 'bool' (a mask, not differentiable), or 'const' (not an array).
     examples: for primitives whose arguments are not plain broadcastable arrays: a function
@@ -52,10 +53,14 @@ class Primitive:
     doc: str = ""
     variadic: bool = field(init=False, default=False)
     arity: int = field(init=False, default=-1)  # positional arguments; -1 for variadic primitives
+    # apply_vjps(g, ans, args, params, wanted) -> one cotangent (or None) per argument; wanted[i] says
+    # whether argument i needs one. Built once here, so the engine has one calling convention.
+    apply_vjps: Callable[..., list] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.variadic = callable(self.vjps) and not isinstance(self.vjps, (tuple, list))
         self.arity = -1 if self.variadic else len(self.vjps)
+        self.apply_vjps = _all_at_once(self.vjps) if self.variadic else _per_argument(tuple(self.vjps))
         if not self.doc:
             self.doc = (self.forward.__doc__ or "").strip().split("\n")[0]
 
@@ -77,8 +82,8 @@ class Primitive:
                             "pass parameters (shape, axis, ...) by keyword")
         if self.check is not None:
             self.check(*arrays, **params)
-        prof = _Mode.profile_hook
-        if prof is not None:
+        observed = _Mode.observed
+        if observed:
             t0 = time.perf_counter()
         try:
             out = self.forward(*arrays, **params)
@@ -96,17 +101,31 @@ class Primitive:
         if needs_grad and _Mode.grad_enabled:
             node = t._node = Node(self, args, params, out if self.save_output else None, versions, out.shape, out.dtype)
             t.requires_grad = True
-            if _Mode.record_hook is not None:
-                _Mode.record_hook(node, out)
         else:
             node = t._node = None
             t.requires_grad = False
-        if prof is not None:
-            prof.forward(self, time.perf_counter() - t0, node, out)
+        if observed:
+            seconds = time.perf_counter() - t0
+            for fn in OBSERVERS.apply:
+                fn(self, args, params, out, node, seconds)
         return t
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
+
+
+def _per_argument(vjps: tuple) -> Callable[..., list]:
+    def apply_vjps(g, ans, args, params, wanted):
+        return [vjp(g, ans, *args, **params) if w and vjp is not None else None for vjp, w in zip(vjps, wanted)]
+
+    return apply_vjps
+
+
+def _all_at_once(vjp: VJP) -> Callable[..., list]:
+    def apply_vjps(g, ans, args, params, wanted):
+        return [r if w else None for r, w in zip(vjp(g, ans, *args, **params), wanted)]
+
+    return apply_vjps
 
 
 def defprim(

@@ -6,10 +6,9 @@
     print(prof.table())                     # per primitive: count, fwd ms, bwd ms, saved bytes
     autograd.viz.draw(loss_before_backward, overlay=prof)   # or draw before backward(retain_graph=True)
 
-Forward time comes from the engine's `_Mode.profile_hook` (called by `Primitive.__call__` as
-`hook.forward(prim, seconds, node_or_None, out)` right after the NumPy forward); backward time per
-node from `_Mode.backward_hook` (`hook(node, "start", g)` / `hook(node, "end", results)`).
-Inside a profile the user's source line of every recorded op is captured (`node.source`).
+The profiler is an observer (`autograd.graph.observe`): forward time comes with each `apply` event,
+backward time per node from the `vjp_start`/`vjp_end` events around its VJPs. Inside a profile the
+user's source line of every recorded op is captured (`node.source`).
 """
 from __future__ import annotations
 
@@ -20,8 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .anomaly import user_frame
-from .graph import Node, _Mode
+from .graph import Node, observe, user_frame
 from .introspect import node_saved_bytes
 from .tensor import Tensor
 
@@ -63,27 +61,26 @@ class profile:
         self._nodes: "weakref.WeakKeyDictionary[Node, OpStats]" = weakref.WeakKeyDictionary()
         self._starts: list[tuple[Node, float]] = []
         self.wall_s = 0.0
+        self._observer = observe(on_apply=self._apply, on_vjp_start=self._vjp_start, on_vjp_end=self._vjp_end)
 
     # --- context ------------------------------------------------------------------------------
     def __enter__(self) -> "profile":
-        self._prev = (_Mode.profile_hook, _Mode.backward_hook)
-        _Mode.profile_hook = self
-        _Mode.backward_hook = self._backward_hook
+        self._observer.subscribe()
         self._t0 = time.perf_counter()
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.wall_s += time.perf_counter() - self._t0
-        _Mode.profile_hook, _Mode.backward_hook = self._prev
+        self._observer.unsubscribe()
 
-    # --- hooks --------------------------------------------------------------------------------
-    def forward(self, prim: Any, seconds: float | None, node: Node | None, out: np.ndarray) -> None:
-        """Called by the engine after each primitive's forward (the `profile_hook` API)."""
+    # --- events -------------------------------------------------------------------------------
+    def _apply(self, prim: Any, args: tuple, params: dict, out: np.ndarray, node: Node | None,
+               seconds: float) -> None:
         if self._starts:  # ops run by a VJP are part of that node's backward time
             return
         ps = self.per_prim.setdefault(prim.name, PrimStats())
         ps.count += 1
-        ps.fwd_s += seconds or 0.0
+        ps.fwd_s += seconds
         bad = self.check_finite and out.dtype.kind in "fc" and not np.isfinite(out).all()
         ps.nonfinite += bad
         if node is not None:
@@ -92,27 +89,25 @@ class profile:
             self._nodes[node] = OpStats(prim.name, seconds, 0.0, saved, bool(bad))
             if self.record_source and node.source is None:
                 node.source = user_frame(2)
-        if self._prev[0] is not None:
-            self._prev[0].forward(prim, seconds, node, out)
 
-    def _backward_hook(self, node: Node, phase: str, value: Any) -> None:
-        if phase == "start":
-            self._starts.append((node, time.perf_counter()))
-        elif self._starts:
-            started_node, t0 = self._starts.pop()
-            seconds = time.perf_counter() - t0
-            ps = self.per_prim.setdefault(node.prim.name, PrimStats())
-            ps.bwd_count += 1
-            ps.bwd_s += seconds
-            stats = self._nodes.get(node)
-            if stats is None:
-                stats = self._nodes[node] = OpStats(node.prim.name, None, 0.0, 0)
-            stats.bwd_s += seconds
-            if self.check_finite and any(_nonfinite(r) for r in value or ()):
-                stats.nonfinite_grad = True
-                ps.nonfinite += 1
-        if self._prev[1] is not None:
-            self._prev[1](node, phase, value)
+    def _vjp_start(self, node: Node, g: Any) -> None:
+        self._starts.append((node, time.perf_counter()))
+
+    def _vjp_end(self, node: Node, results: Any) -> None:
+        if not self._starts:
+            return
+        _, t0 = self._starts.pop()
+        seconds = time.perf_counter() - t0
+        ps = self.per_prim.setdefault(node.prim.name, PrimStats())
+        ps.bwd_count += 1
+        ps.bwd_s += seconds
+        stats = self._nodes.get(node)
+        if stats is None:
+            stats = self._nodes[node] = OpStats(node.prim.name, None, 0.0, 0)
+        stats.bwd_s += seconds
+        if self.check_finite and any(_nonfinite(r) for r in results or ()):
+            stats.nonfinite_grad = True
+            ps.nonfinite += 1
 
     # --- reading ------------------------------------------------------------------------------
     def stats(self, node: Node | None) -> OpStats | None:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from .errors import DtypeError, GraphError
-from .graph import Node
+from .graph import Node, mark_modified
 
 DEFAULT_FLOAT = np.float32
 
@@ -152,7 +152,8 @@ class Tensor:
         backward(self, grad, retain_graph=retain_graph, create_graph=create_graph)
 
     def _bump_version(self) -> None:
-        self._version += 1
+        """Deprecated: call autograd.graph.mark_modified(tensor, op) instead."""
+        mark_modified(self)
 
     # --- display ------------------------------------------------------------------------------
     def __repr__(self) -> str:

@@ -12,6 +12,7 @@ import numpy as np
 
 import autograd as ag
 from autograd.creation import as_generator
+from autograd.graph import mark_modified
 from autograd.errors import DtypeError, ShapeError, fmt_shape
 from autograd.ops import shape as S
 from autograd.tensor import Tensor
@@ -334,7 +335,7 @@ def _update_running(stat: Any, batch_value: np.ndarray, momentum: float) -> None
     arr *= 1.0 - momentum
     arr += (momentum * batch_value).astype(arr.dtype, copy=False)
     if isinstance(stat, Tensor):
-        stat._bump_version()
+        mark_modified(stat, "batch_norm running statistics")
 
 
 def layer_norm(input: ArrayLike, normalized_shape: int | Sequence[int], weight: ArrayLike | None = None,

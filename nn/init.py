@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from autograd.graph import no_grad
+from autograd.graph import mark_modified, no_grad
 from autograd.tensor import Tensor
 
 _default_generator = np.random.default_rng()
@@ -42,7 +42,7 @@ def get_generator(rng: np.random.Generator | int | None) -> np.random.Generator:
 def _fill(tensor: Tensor, values: Any) -> Tensor:
     with no_grad():
         tensor.data[...] = values
-        tensor._bump_version()
+        mark_modified(tensor, "nn.init")
     return tensor
 
 

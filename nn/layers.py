@@ -12,6 +12,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from autograd.errors import ShapeError, fmt_shape
+from autograd.graph import mark_modified
 from autograd.tensor import DEFAULT_FLOAT, Tensor
 
 from . import functional as F
@@ -232,7 +233,7 @@ class _BatchNorm(Module):
         if self.training and self.track_running_stats:
             counter = self.num_batches_tracked
             counter.data += 1
-            counter._bump_version()
+            mark_modified(counter, f"{type(self).__name__}.num_batches_tracked")
             if self.momentum is None:  # cumulative moving average
                 factor = 1.0 / float(counter.data)
         use_batch_stats = self.training or self.running_mean is None

@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from autograd.errors import TapegradError, fmt_shape
-from autograd.graph import _Mode, no_grad
+from autograd.graph import _Mode, mark_modified, no_grad
 from autograd.tensor import DEFAULT_FLOAT, Tensor
 
 
@@ -336,7 +336,7 @@ class Module:
                     t.data = t.data.astype(dtype)
                     if t.grad is not None:
                         t.grad = Tensor._make(t.grad.data.astype(dtype))
-                    t._bump_version()
+                    mark_modified(t, f"{type(self).__name__}.to({np.dtype(dtype).name})")
         return self
 
     def double(self) -> Module:
@@ -408,7 +408,7 @@ class Module:
         for name, arr in arrays.items():
             t = own[name]
             np.copyto(t.data, arr, casting="unsafe")
-            t._bump_version()
+            mark_modified(t, "load_state_dict")
         return IncompatibleKeys(missing, unexpected)
 
     # --- display ------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 
 from autograd import Tensor, enable_grad, no_grad
+from autograd.graph import mark_modified
 from autograd.errors import ShapeError, fmt_shape
 
 ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
@@ -147,7 +148,7 @@ class Optimizer:
                     if state is None:
                         state = self.state[p] = {}
                     self._update(p.data, self._grad_array(p), state, group)
-                    p._version += 1
+                    mark_modified(p, f"{type(self).__name__}.step")
         return loss
 
     def _grad_array(self, p: Tensor) -> np.ndarray:

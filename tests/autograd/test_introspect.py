@@ -118,16 +118,15 @@ def test_leaf_output_and_non_tensor_output():
 
 def test_record_backward_links_gradient_ops_to_forward_ops_and_restores_hooks():
     seen = []
-    _Mode.backward_hook = lambda node, phase, value: seen.append(phase)
-    try:
+    with ag.observe(on_vjp_start=lambda node, g: seen.append("start"),
+                    on_vjp_end=lambda node, results: seen.append("end")):
         x = ag.tensor(np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3), requires_grad=True)
         w = ag.tensor([1.0, -2.0, 3.0], requires_grad=True)
         y = (x * w).tanh().sum()
         with record_backward():
             (gw,) = ag.grad(y, [w], create_graph=True)
-        assert _Mode.record_hook is None and seen[:2] == ["start", "end"]  # chained, then restored
-    finally:
-        _Mode.backward_hook = None
+        assert seen[:2] == ["start", "end"]  # both observers saw the events
+    assert not _Mode.observed
     recs = walk(gw, follow_grad_of=True)
     forward = {r.id: r.op for r in recs if isinstance(r, NodeInfo) and r.grad_of is None}
     grads = [r for r in recs if isinstance(r, NodeInfo) and r.grad_of is not None]

@@ -86,18 +86,16 @@ def test_source_line_of_each_recorded_op_is_captured():
     assert (x * w).grad_fn.source is None  # outside a profile nothing is captured
 
 
-def test_hooks_are_chained_and_restored():
+def test_observers_nest_and_unsubscribe():
     calls = []
-    _Mode.backward_hook = lambda node, phase, value: calls.append(phase)
-    try:
+    with ag.observe(on_vjp_start=lambda node, g: calls.append("start"),
+                    on_vjp_end=lambda node, results: calls.append("end")):
         x, w, b = three_op()
         with profiler.profile(), viz.record_backward():
             (x * w).sum().backward()
-        assert _Mode.backward_hook is not None and _Mode.record_hook is None
+        assert _Mode.observed
         assert calls == ["start", "end", "start", "end"]
-    finally:
-        _Mode.backward_hook = None
-    assert getattr(_Mode, "profile_hook", None) is None
+    assert not _Mode.observed
 
 
 def test_overlay_draws_profiled_times():
