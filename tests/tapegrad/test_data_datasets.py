@@ -16,6 +16,7 @@ from tapegrad.data import (
     DatasetNotFoundError,
     FashionMNIST,
     IDXSource,
+    digests_of,
     download,
     load_idx_dataset,
     load_npz,
@@ -62,7 +63,8 @@ def test_array_dataset_keeps_float_images():
         (np.zeros((3, 4), np.float32), np.zeros(3, np.int64), ValueError, r"got shape \(3, 4\)"),
         (np.full((1, 1, 2, 2), 2.0), np.zeros(1, np.int64), ValueError, r"must lie in \[0, 1\]"),
         (np.zeros((1, 1, 2, 2), np.int32), np.zeros(1, np.int64), TypeError, "uint8 or floating"),
-        (np.zeros((1, 1, 2, 2)), np.zeros(1, np.float32), TypeError, "1-D integer array"),
+        (np.zeros((1, 1, 2, 2)), np.full(1, 0.5, np.float32), TypeError, "must be whole numbers"),
+        (np.zeros((1, 1, 2, 2)), np.zeros(1, bool), TypeError, "1-D integer array"),
         (np.zeros((1, 1, 2, 2)), np.array([-1]), ValueError, "labels must be >= 0"),
     ],
 )
@@ -241,8 +243,11 @@ def test_published_checksums_are_well_formed():
             for p in ("train", "t10k")
             for k, n in (("images", 3), ("labels", 1))
         )
-        for algorithm, digest in source.checksums.values():
-            assert algorithm == "md5" and len(digest) == 32 and int(digest, 16) >= 0
+        for checksum in source.checksums.values():
+            digests = digests_of(checksum)
+            assert "md5" in digests  # sha256 is added only once checked against the published bytes
+            for algorithm, digest in digests.items():
+                assert len(digest) == hashlib.new(algorithm).digest_size * 2 and int(digest, 16) >= 0
 
 
 # --- mnist_split_from_test_set -----------------------------------------------------------------
