@@ -86,7 +86,7 @@ def load_npz_split(
             )
         notes = extra + [f"Keras-style file: its own split, {len(train)} train (x_train) / "
                          f"{len(test)} test (x_test)"]
-        notes += _merge_notes(train.notes, test.notes)
+        notes += [f"train: {n}" for n in train.notes] + [f"test: {n}" for n in test.notes]
         present = np.union1d(train.classes_present, test.classes_present)
         note = sparse_label_note(max(train.num_classes, test.num_classes), len(present))
         notes += [note] if note else []
@@ -105,11 +105,6 @@ def load_npz_split(
     for ds in (train, test):
         ds.notes = list(notes)
     return train, test
-
-
-def _merge_notes(a: list[str], b: list[str]) -> list[str]:
-    """The notes of both splits, each once (both splits usually say the same thing)."""
-    return list(dict.fromkeys(a + b))
 
 
 def _dataset(images, labels, name: str, layout: str, path: str,
