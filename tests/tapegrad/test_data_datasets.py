@@ -217,7 +217,8 @@ def test_no_network_message_lists_places_urls_and_destination(tmp_path):
         for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"):
             assert f"{mirror}{name}: URLError" in msg
     wanted = "train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz"
-    assert f"To fix: put {wanted} (gzipped or not) into {root}" in msg
+    assert msg.endswith(f"To fix: put {wanted} (gzipped or not) into {root}, "
+                        "or pass --data-dir <folder holding them> (root= in Python).")
     assert not root.exists()  # nothing half-made left behind
 
 
@@ -234,6 +235,68 @@ def test_fashion_message_mentions_system_dir(tmp_path):
 def test_default_fetch_failure_is_reported(tmp_path):
     with pytest.raises(DatasetNotFoundError, match="URLError"):
         download("x.gz", [(tmp_path / "missing").as_uri()], tmp_path / "d", ("md5", "0" * 32))
+
+
+def _gz_split_bytes(tmp_path):
+    """The four bytes of a fake t10k split as a mirror would serve them, and their sha256s."""
+    mirror = tmp_path / "made"
+    _write_split(mirror, train=False, gz=True, seed=3)
+    served = {p.name: p.read_bytes() for p in mirror.iterdir()}
+    return served, {name: hashlib.sha256(data).hexdigest() for name, data in served.items()}
+
+
+def test_sha256_download_keeps_a_good_file(tmp_path):
+    served, sha = _gz_split_bytes(tmp_path)
+    name = "t10k-labels-idx1-ubyte.gz"
+    fetched = []
+
+    def fetch(url, timeout):
+        fetched.append(url)
+        return served[url.rsplit("/", 1)[1]]
+
+    path = download(name, ["https://mirror.test/d/"], tmp_path / "dest", {"sha256": sha[name]}, fetch)
+    assert path.read_bytes() == served[name] and os.listdir(tmp_path / "dest") == [name]
+    assert fetched == [f"https://mirror.test/d/{name}"]
+
+
+def test_sha256_mismatch_is_rejected_and_leaves_nothing(tmp_path):
+    served, sha = _gz_split_bytes(tmp_path)
+    name = "t10k-labels-idx1-ubyte.gz"
+    tampered = served[name][:-1] + bytes([served[name][-1] ^ 1])
+    wrong = hashlib.sha256(tampered).hexdigest()
+    # md5 of the tampered bytes is given as "right": every digest must match, sha256 decides here
+    checksum = {"md5": hashlib.md5(tampered).hexdigest(), "sha256": sha[name]}
+    dest = tmp_path / "dest"
+    with pytest.raises(DatasetNotFoundError) as info:
+        download(name, ["https://mirror.test/"], dest, checksum, lambda url, timeout: tampered)
+    assert str(info.value) == (
+        f"could not download {name}:\n  https://mirror.test/{name}: checksum mismatch: "
+        f"sha256 {wrong}, expected {sha[name]}"
+    )
+    assert not dest.exists() or os.listdir(dest) == []
+
+
+def test_idx_source_with_sha256_through_the_loader(tmp_path):
+    served, sha = _gz_split_bytes(tmp_path)
+    source = IDXSource("fake", ("https://mirror.test/",), {k: {"sha256": v} for k, v in sha.items()})
+    ds = load_idx_dataset(source, root=tmp_path / "root", train=False,
+                          fetch=lambda url, timeout: served[url.rsplit("/", 1)[1]])
+    assert len(ds) == 12 and ds.notes == []
+    assert sorted(ds.files) == sorted(str(tmp_path / "root" / n) for n in served)
+    bad = IDXSource("fake", ("https://mirror.test/",), {k: {"sha256": "0" * 64} for k in sha})
+    with pytest.raises(DatasetNotFoundError, match="checksum mismatch: sha256"):
+        load_idx_dataset(bad, root=tmp_path / "other", train=False,
+                         fetch=lambda url, timeout: served[url.rsplit("/", 1)[1]])
+    assert not (tmp_path / "other").exists() or os.listdir(tmp_path / "other") == []
+
+
+def test_digests_of_orders_strongest_first_and_checks_names():
+    assert list(digests_of({"md5": "AB", "sha256": "CD"}).items()) == [("sha256", "cd"), ("md5", "ab")]
+    assert digests_of(("md5", "Ab")) == {"md5": "ab"}
+    with pytest.raises(ValueError, match=r"unknown hash algorithm\(s\) \['crc99'\]"):
+        digests_of({"crc99": "00"})
+    with pytest.raises(ValueError, match="no checksum given"):
+        digests_of({})
 
 
 def test_published_checksums_are_well_formed():
