@@ -285,3 +285,17 @@ def test_describe_file_errors(tmp_path):
         describe_file(tmp_path / "nope.npz")
     with pytest.raises(DataError, match="is a folder; describe_file takes one file"):
         describe_file(tmp_path)
+
+
+def test_readme_lists_every_layout_and_threshold():
+    from pathlib import Path
+
+    from tapegrad.data import NPZ_LAYOUTS, SPARSE_MIN_RANGE
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Your own data"):readme.index("## Graphs you can read")]
+    for layout in NPZ_LAYOUTS:
+        assert "| " + ", ".join(f"`{k}`" for k in layout) in section
+    assert f"More than {MAX_CLASSES:,}\n  classes" in section or f"More than {MAX_CLASSES:,} classes" in section
+    assert f"max + 1 > {SPARSE_MIN_RANGE}" in section
+    assert "$TAPEGRAD_MNIST_DIR" in section and "--data-dir" in section
