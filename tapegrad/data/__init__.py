@@ -1,4 +1,4 @@
-"""Datasets for tapegrad: IDX files, synthetic digits, MNIST/Fashion-MNIST, .npz files, a DataLoader.
+"""Datasets for tapegrad: IDX files, synthetic digits, MNIST/Fashion-MNIST, .npz, a DataLoader.
 
 Pure NumPy: nothing here imports the autograd engine, so data code can be tested and used alone.
 Every problem a user's data can cause raises a :class:`DataError` (a ValueError) that says what

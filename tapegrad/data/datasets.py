@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable, Mapping, Optional, Sequence, Union
 
 from .arrays import ArrayDataset
-from .errors import DatasetNotFoundError  # noqa: F401  (re-exported: it used to live here)
+from .errors import DataLayoutError, DatasetNotFoundError  # DatasetNotFoundError used to live here
 from .idx import PathLike, atomic_write_bytes, read_idx
 
 Fetch = Callable[[str, float], bytes]
@@ -222,9 +222,12 @@ def mnist_split_from_test_set(
             f"(gzipped or not) there; pass --data-dir <folder holding them> (root= in Python)"
             f" or set TAPEGRAD_MNIST_DIR"
         )
+    if n_train < 1:
+        raise ValueError(f"mnist_split_from_test_set: n_train must be >= 1, got {n_train}")
     full = _idx_dataset(paths[0], paths[1])
-    if not 0 < n_train < len(full):
-        raise ValueError(
-            f"mnist_split_from_test_set: n_train={n_train} must be in 1..{len(full) - 1}"
+    if n_train >= len(full):
+        raise DataLayoutError(
+            f"mnist test set in {folder} holds {len(full)} samples: too few to keep the first "
+            f"{n_train} for training and test on the rest (the full set has 10,000)"
         )
     return full.subset(slice(None, n_train)), full.subset(slice(n_train, None))

@@ -13,7 +13,7 @@ class DataError(ValueError):
 
 
 class DatasetNotFoundError(DataError, FileNotFoundError):
-    """A dataset or data file is neither on disk nor downloadable; the message says where to put it."""
+    """A dataset or data file is neither on disk nor downloadable; the message says where it goes."""
 
 
 class DataFileError(DataError):

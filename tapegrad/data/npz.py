@@ -27,7 +27,9 @@ from .idx import PathLike
 SINGLE_LAYOUTS = (("images", "labels"), ("x", "y"))
 KERAS_LAYOUT = ("x_train", "y_train", "x_test", "y_test")
 NPZ_LAYOUTS = SINGLE_LAYOUTS + (KERAS_LAYOUT,)
-ACCEPTED = "'images' + 'labels'; 'x' + 'y'; or Keras-style 'x_train' + 'y_train' + 'x_test' + 'y_test'"
+ACCEPTED = (
+    "'images' + 'labels'; 'x' + 'y'; or Keras-style 'x_train' + 'y_train' + 'x_test' + 'y_test'"
+)
 _SAVE_HINT = "save it with np.savez(path, images=images, labels=labels)"
 
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip with members / an empty zip
@@ -35,7 +37,7 @@ _NPY_MAGIC = b"\x93NUMPY"
 
 
 def load_npz(path: PathLike, split: Optional[str] = None, *, layout: str = "auto") -> ArrayDataset:
-    """One ArrayDataset from an .npz: the whole set, or ``split="train"``/``"test"`` of a Keras file.
+    """One ArrayDataset from an .npz: the whole set, or ``split="train"``/``"test"`` of Keras's.
 
     ``layout`` ("auto", "NCHW", "NHWC") settles images that are ambiguous between channels-first
     and channels-last. Every problem with the file raises a DataError naming it.

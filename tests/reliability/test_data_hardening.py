@@ -192,6 +192,21 @@ def test_missing_mnist_10k_names_the_cli_flag(tmp_path):
     )
 
 
+def test_short_mnist_test_file_is_a_data_error(tmp_path):
+    from tapegrad.data import write_idx
+
+    write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", X)
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", Y.astype(np.uint8))
+    with pytest.raises(DataLayoutError) as info:
+        mnist_split_from_test_set(tmp_path)
+    assert str(info.value) == (
+        f"mnist test set in {tmp_path} holds 10 samples: too few to keep the first 8000 for "
+        "training and test on the rest (the full set has 10,000)"
+    )
+    with pytest.raises(ValueError, match="n_train must be >= 1, got 0"):
+        mnist_split_from_test_set(tmp_path, n_train=0)
+
+
 def test_empty_dataset_in_a_loader_is_a_data_error():
     class Empty:
         def __len__(self):

@@ -213,7 +213,8 @@ def test_keras_split_error_names_the_split(tmp_path):
              y_test=np.array([0, -1]))
     with pytest.raises(DataValueError) as info:
         load_npz_split(tmp_path / "k.npz")
-    assert str(info.value).startswith(f"{tmp_path / 'k.npz'} (x_test, y_test): labels must be >= 0, found -1 at index 1")
+    assert str(info.value).startswith(
+        f"{tmp_path / 'k.npz'} (x_test, y_test): labels must be >= 0, found -1 at index 1")
 
 
 # --- one-set files: the 80/20 split in file order ------------------------------------------------
