@@ -300,3 +300,12 @@ def test_readme_lists_every_layout_and_threshold():
     assert f"More than {MAX_CLASSES:,}\n  classes" in section or f"More than {MAX_CLASSES:,} classes" in section
     assert f"max + 1 > {SPARSE_MIN_RANGE}" in section
     assert "$TAPEGRAD_MNIST_DIR" in section and "--data-dir" in section
+
+
+def test_cli_dataset_loading_sees_channels_first_images(tmp_path):
+    """Issue 15 end to end: the CLI's loader hands the model (3, 20, 20), not 20 channels of 20x3."""
+    from tapegrad.cli import load_datasets
+
+    np.savez(tmp_path / "rgb.npz", images=_images(10, channels=3), labels=_labels(10))
+    train, test, classes = load_datasets(str(tmp_path / "rgb.npz"))
+    assert train.images.shape == (8, 3, 20, 20) and test.images.shape == (2, 3, 20, 20)
