@@ -140,7 +140,8 @@ def _as_float_nchw(images: np.ndarray, layout: str, name: str, notes: list[str])
             f"got shape {images.shape}"
         )
     if images.dtype == np.uint8:
-        images = images.astype(np.float32, order="C") / np.float32(255.0)
+        images = images.astype(np.float32, order="C")
+        images /= np.float32(255.0)
     elif images.dtype.kind == "f":
         images = np.ascontiguousarray(images, dtype=np.float32)
         _check_unit_range(images, name)
@@ -210,15 +211,16 @@ def _as_labels(labels: np.ndarray, name: str, notes: list[str]) -> np.ndarray:
         )
     if labels.size:  # range checks on the stored values, before any conversion can overflow
         lo, hi = labels.min(), labels.max()
+        show = (lambda v: f"{v:g}") if labels.dtype.kind == "f" else (lambda v: str(int(v)))
         if lo < 0:
             raise DataValueError(
-                f"{name}: labels must be >= 0, found {lo:g} at index {int(np.argmin(labels))}; "
+                f"{name}: labels must be >= 0, found {show(lo)} at index {int(np.argmin(labels))}; "
                 f"class labels are 0..K-1 (remap with `{_REMAP}`)"
             )
         if hi >= MAX_CLASSES:
             present = len(np.unique(labels))
             raise DataValueError(
-                f"{name}: labels go up to {hi:g}, which would build a {int(hi) + 1}-class model "
+                f"{name}: labels go up to {show(hi)}, which would build a {int(hi) + 1}-class model "
                 f"(more than {MAX_CLASSES:,} classes is refused); only {present} distinct labels "
                 f"occur: remap them to 0..{present - 1} with `{_REMAP}` and save again"
             )
