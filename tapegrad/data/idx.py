@@ -19,6 +19,8 @@ from typing import Optional, Union
 
 import numpy as np
 
+from .errors import DataError, DataFileError, DatasetNotFoundError
+
 PathLike = Union[str, "os.PathLike[str]"]
 
 # type code -> big-endian dtype as stored on disk
@@ -37,7 +39,7 @@ _CODES = {np.dtype(name): code for code, name in _NAMES.items()}
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-class IDXFormatError(ValueError):
+class IDXFormatError(DataError):
     """A file is not a well-formed IDX file; the message names the file and the defect."""
 
 
@@ -48,7 +50,14 @@ def _hex(data: bytes) -> str:
 def read_idx(path: PathLike) -> np.ndarray:
     """Read an IDX file (gzipped or raw) into a native-endian array, validating it fully."""
     name = os.fspath(path)
-    raw = Path(path).read_bytes()
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise DatasetNotFoundError(f"{name}: no such file") from None
+    except IsADirectoryError:
+        raise DataFileError(f"{name}: is a folder, not an IDX file") from None
+    except OSError as exc:
+        raise DataFileError(f"cannot read {name}: {exc.strerror or exc}") from None
     if raw[:2] == _GZIP_MAGIC:
         try:
             raw = _gzip.decompress(raw)

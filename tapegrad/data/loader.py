@@ -11,6 +11,8 @@ from typing import Any, Iterator, Optional
 
 import numpy as np
 
+from .errors import DataError
+
 
 class DataLoader:
     """Iterate ``(images float32, labels int64)`` batches over a dataset indexable by index arrays.
@@ -33,7 +35,7 @@ class DataLoader:
         if not is_int or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be an integer >= 1, got {batch_size!r}")
         if len(dataset) == 0:
-            raise ValueError("DataLoader: dataset is empty (0 samples); nothing to iterate")
+            raise DataError("DataLoader: dataset is empty (0 samples); nothing to iterate")
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)

@@ -16,6 +16,7 @@ from tapegrad.data import (
     DatasetNotFoundError,
     FashionMNIST,
     IDXSource,
+    digests_of,
     download,
     load_idx_dataset,
     load_npz,
@@ -62,7 +63,8 @@ def test_array_dataset_keeps_float_images():
         (np.zeros((3, 4), np.float32), np.zeros(3, np.int64), ValueError, r"got shape \(3, 4\)"),
         (np.full((1, 1, 2, 2), 2.0), np.zeros(1, np.int64), ValueError, r"must lie in \[0, 1\]"),
         (np.zeros((1, 1, 2, 2), np.int32), np.zeros(1, np.int64), TypeError, "uint8 or floating"),
-        (np.zeros((1, 1, 2, 2)), np.zeros(1, np.float32), TypeError, "1-D integer array"),
+        (np.zeros((1, 1, 2, 2)), np.full(1, 0.5, np.float32), TypeError, "must be whole numbers"),
+        (np.zeros((1, 1, 2, 2)), np.zeros(1, bool), TypeError, "1-D integer array"),
         (np.zeros((1, 1, 2, 2)), np.array([-1]), ValueError, "labels must be >= 0"),
     ],
 )
@@ -215,7 +217,8 @@ def test_no_network_message_lists_places_urls_and_destination(tmp_path):
         for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"):
             assert f"{mirror}{name}: URLError" in msg
     wanted = "train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz"
-    assert f"To fix: put {wanted} (gzipped or not) into {root}" in msg
+    assert msg.endswith(f"To fix: put {wanted} (gzipped or not) into {root}, "
+                        "or pass --data-dir <folder holding them> (root= in Python).")
     assert not root.exists()  # nothing half-made left behind
 
 
@@ -234,6 +237,68 @@ def test_default_fetch_failure_is_reported(tmp_path):
         download("x.gz", [(tmp_path / "missing").as_uri()], tmp_path / "d", ("md5", "0" * 32))
 
 
+def _gz_split_bytes(tmp_path):
+    """The four bytes of a fake t10k split as a mirror would serve them, and their sha256s."""
+    mirror = tmp_path / "made"
+    _write_split(mirror, train=False, gz=True, seed=3)
+    served = {p.name: p.read_bytes() for p in mirror.iterdir()}
+    return served, {name: hashlib.sha256(data).hexdigest() for name, data in served.items()}
+
+
+def test_sha256_download_keeps_a_good_file(tmp_path):
+    served, sha = _gz_split_bytes(tmp_path)
+    name = "t10k-labels-idx1-ubyte.gz"
+    fetched = []
+
+    def fetch(url, timeout):
+        fetched.append(url)
+        return served[url.rsplit("/", 1)[1]]
+
+    path = download(name, ["https://mirror.test/d/"], tmp_path / "dest", {"sha256": sha[name]}, fetch)
+    assert path.read_bytes() == served[name] and os.listdir(tmp_path / "dest") == [name]
+    assert fetched == [f"https://mirror.test/d/{name}"]
+
+
+def test_sha256_mismatch_is_rejected_and_leaves_nothing(tmp_path):
+    served, sha = _gz_split_bytes(tmp_path)
+    name = "t10k-labels-idx1-ubyte.gz"
+    tampered = served[name][:-1] + bytes([served[name][-1] ^ 1])
+    wrong = hashlib.sha256(tampered).hexdigest()
+    # md5 of the tampered bytes is given as "right": every digest must match, sha256 decides here
+    checksum = {"md5": hashlib.md5(tampered).hexdigest(), "sha256": sha[name]}
+    dest = tmp_path / "dest"
+    with pytest.raises(DatasetNotFoundError) as info:
+        download(name, ["https://mirror.test/"], dest, checksum, lambda url, timeout: tampered)
+    assert str(info.value) == (
+        f"could not download {name}:\n  https://mirror.test/{name}: checksum mismatch: "
+        f"sha256 {wrong}, expected {sha[name]}"
+    )
+    assert not dest.exists() or os.listdir(dest) == []
+
+
+def test_idx_source_with_sha256_through_the_loader(tmp_path):
+    served, sha = _gz_split_bytes(tmp_path)
+    source = IDXSource("fake", ("https://mirror.test/",), {k: {"sha256": v} for k, v in sha.items()})
+    ds = load_idx_dataset(source, root=tmp_path / "root", train=False,
+                          fetch=lambda url, timeout: served[url.rsplit("/", 1)[1]])
+    assert len(ds) == 12 and ds.notes == []
+    assert sorted(ds.files) == sorted(str(tmp_path / "root" / n) for n in served)
+    bad = IDXSource("fake", ("https://mirror.test/",), {k: {"sha256": "0" * 64} for k in sha})
+    with pytest.raises(DatasetNotFoundError, match="checksum mismatch: sha256"):
+        load_idx_dataset(bad, root=tmp_path / "other", train=False,
+                         fetch=lambda url, timeout: served[url.rsplit("/", 1)[1]])
+    assert not (tmp_path / "other").exists() or os.listdir(tmp_path / "other") == []
+
+
+def test_digests_of_orders_strongest_first_and_checks_names():
+    assert list(digests_of({"md5": "AB", "sha256": "CD"}).items()) == [("sha256", "cd"), ("md5", "ab")]
+    assert digests_of(("md5", "Ab")) == {"md5": "ab"}
+    with pytest.raises(ValueError, match=r"unknown hash algorithm\(s\) \['crc99'\]"):
+        digests_of({"crc99": "00"})
+    with pytest.raises(ValueError, match="no checksum given"):
+        digests_of({})
+
+
 def test_published_checksums_are_well_formed():
     for source in (MNIST_SOURCE, FASHION_MNIST_SOURCE):
         assert sorted(source.checksums) == sorted(
@@ -241,8 +306,11 @@ def test_published_checksums_are_well_formed():
             for p in ("train", "t10k")
             for k, n in (("images", 3), ("labels", 1))
         )
-        for algorithm, digest in source.checksums.values():
-            assert algorithm == "md5" and len(digest) == 32 and int(digest, 16) >= 0
+        for checksum in source.checksums.values():
+            digests = digests_of(checksum)
+            assert "md5" in digests  # sha256 is added only once checked against the published bytes
+            for algorithm, digest in digests.items():
+                assert len(digest) == hashlib.new(algorithm).digest_size * 2 and int(digest, 16) >= 0
 
 
 # --- mnist_split_from_test_set -----------------------------------------------------------------
