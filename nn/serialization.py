@@ -13,12 +13,12 @@ from __future__ import annotations
 import errno
 import json
 import os
-import tempfile
 import zipfile
 from typing import Any
 
 import numpy as np
 
+from autograd.fileio import atomic_write
 from autograd.tensor import Tensor
 
 MANIFEST_KEY = "__tapegrad_manifest__"
@@ -89,40 +89,10 @@ def save(obj: Any, path: PathLike) -> None:
     tree = _encode(obj, "", arrays)
     manifest = json.dumps({"format": FORMAT, "version": VERSION, "tree": tree})
     arrays[MANIFEST_KEY] = np.array(manifest)
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a checkpoint gets the usual mode
-        os.replace(tmp, path)
-        tmp = None
-        _fsync_dir(directory)
+        atomic_write(path, lambda f: np.savez(f, **arrays))
     except OSError as exc:
         raise _with_path(exc, "save: could not write checkpoint", path) from exc
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-
-
-def _fsync_dir(directory: str) -> None:
-    """Make the rename itself durable; best effort (not every platform can open a directory)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _with_path(exc: OSError, what: str, path: str) -> OSError:
@@ -160,9 +130,3 @@ def load(path: PathLike) -> Any:
         return _decode(manifest["tree"], arrays)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise CheckpointError(f"load: {path!r} has an unreadable manifest: {exc}") from None
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

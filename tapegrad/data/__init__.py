@@ -1,6 +1,6 @@
 """Datasets for tapegrad: IDX files, synthetic digits, MNIST/Fashion-MNIST, .npz, a DataLoader.
 
-Pure NumPy: nothing here imports the autograd engine, so data code can be tested and used alone.
+NumPy only (plus autograd.fileio's atomic write): the data code is tested and used without the engine.
 Every problem a user's data can cause raises a :class:`DataError` (a ValueError) that says what
 to do; what a loader changed on the way in (a transpose, a label conversion) is listed in words
 in the dataset's ``notes``.

@@ -12,12 +12,13 @@ from __future__ import annotations
 import gzip as _gzip
 import math
 import os
-import tempfile
 import zlib
 from pathlib import Path
 from typing import Optional, Union
 
 import numpy as np
+
+from autograd.fileio import atomic_write
 
 from .errors import DataError, DataFileError, DatasetNotFoundError
 
@@ -100,20 +101,10 @@ def read_idx(path: PathLike) -> np.ndarray:
 
 
 def atomic_write_bytes(path: PathLike, data: bytes) -> None:
-    """Write ``data`` so readers see the old file or the whole new one, never a partial file."""
+    """Write ``data`` so readers see the old file or the whole new one (creating the folder)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(target, data)
 
 
 def write_idx(path: PathLike, array: np.ndarray, gzip: Optional[bool] = None) -> None:
