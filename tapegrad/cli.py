@@ -41,6 +41,7 @@ __all__ = ["main", "UserError", "RunConfig", "load_datasets", "load_run", "write
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer killed by a closed pipe
 DATASETS = BUILTIN_DATASETS
 DIGIT_DATASETS = ("synthetic-digits", "mnist", "mnist-10k")
 SYNTHETIC_TRAIN, SYNTHETIC_TEST, SYNTHETIC_SEED = 20000, 500, 0
@@ -70,7 +71,11 @@ def user_message(exc: BaseException) -> str:
         text = f"{short(exc.filename)}: {exc.strerror}"  # not the repr of an over-long path
     text = re.sub(r"\broot=<([^>]*)>", r"--data-dir <\1>", text)
     text = re.sub(r"\broot=", "--data-dir ", text)
-    return "; ".join(part.strip() for part in text.splitlines() if part.strip()) or type(exc).__name__
+    line = ""
+    for part in (p.strip() for p in text.splitlines()):
+        if part:
+            line += ("" if not line else " " if line.endswith(":") else "; ") + (part.rstrip(".") if part != text else part)
+    return line or type(exc).__name__
 
 
 # --- data ----------------------------------------------------------------------------------------
@@ -684,6 +689,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("tapegrad: error: interrupted by Ctrl-C", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `tapegrad eval RUN | head`: the reader left; stop quietly, as cat does
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except errors as exc:
         print(f"tapegrad: error: {user_message(exc)}", file=sys.stderr)
         return EXIT_USAGE

@@ -41,7 +41,7 @@ class Number:
 
     def describe(self) -> str:
         if self.integer and self.low is not None and self.high is not None:
-            return f"an integer in {self.low:g}..{self.high:g}"
+            return f"an integer in {int(self.low)}..{int(self.high)}"
         what = "an integer" if self.integer else "a finite number"
         if self.low is not None:
             what += f" {'>' if self.low_open else '>='} {self.low:g}"
