@@ -290,14 +290,14 @@ class ProgressLog:
                  clock: Callable[[], float] = time.monotonic, every: float = 0.1, seconds: float = 30.0) -> None:
         self.total, self.epochs = max(int(steps_per_epoch), 1), epochs
         self.write = write or (lambda line: print(line, flush=True))
-        self.clock, self.every, self.seconds = clock, every, seconds
+        self.clock, self.marks, self.seconds = clock, max(1, round(1 / every)), seconds
         self._epoch, self._mark, self._last = -1, 0, clock()
 
     def __call__(self, state: Progress, loss: float) -> bool:
         now = self.clock()
         if state.epoch != self._epoch:  # a new (or resumed) epoch: count marks from where it starts
-            self._epoch, self._mark = state.epoch, int((state.step - 1) / self.total / self.every)
-        mark = int(state.step / self.total / self.every)
+            self._epoch, self._mark = state.epoch, (state.step - 1) * self.marks // self.total
+        mark = state.step * self.marks // self.total
         if state.step < self.total and (mark > self._mark or now - self._last >= self.seconds):
             self._mark, self._last = mark, now
             self.write(self.line(state))
