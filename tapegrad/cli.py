@@ -35,7 +35,7 @@ from typing import Any, Sequence
 from . import __version__
 from .config import (BUILTIN_DATASETS, RECIPE_OPTIONS, RESUMABLE_OVERRIDES, RunConfig, UserError, absolute,
                      check_number, check_saved)
-from .rundir import RunLock, io_message, open_new_run, short
+from .rundir import RunDirBusy, RunLock, io_message, open_new_run, short
 
 __all__ = ["main", "UserError", "RunConfig", "load_datasets", "load_run", "write_graph", "build_parser"]
 
@@ -182,7 +182,11 @@ def load_data(name: str, data_dir: str | None = None, limit_train: int | None = 
             if isinstance(exc, UserError):
                 raise
             raise UserError(user_message(exc)) from None
-    notes = list(dict.fromkeys(list(getattr(train, "notes", [])) + [str(w.message) for w in caught]))
+    for w in caught:  # the data layer's advice (UserWarning) becomes notes; anything else is warned again
+        if not issubclass(w.category, UserWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    told = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    notes = list(dict.fromkeys(list(getattr(train, "notes", [])) + told))
     if name == "fashion-mnist":
         classes = list(FASHION_CLASSES)
     else:
@@ -385,7 +389,15 @@ def run(rc: RunConfig) -> int:
     check_model_input(rc.model, input_shape, f"{rc.dataset} images")
     cfg = rc.record(len(data.train), len(data.test), input_shape, data.classes, data.notes)
     run_dir = Path(rc.out) if rc.out else _default_run_dir(rc.model)
-    with open_new_run(run_dir):
+    for attempt in range(100):
+        try:
+            lock = open_new_run(run_dir)
+            break
+        except RunDirBusy:  # two runs started in the same second: the default name moves on, --out does not
+            if rc.out or attempt == 99:
+                raise
+            run_dir = _default_run_dir(rc.model)
+    with lock:
         try:
             _atomic_json(run_dir / "config.json", cfg)
         except OSError as exc:

@@ -68,6 +68,10 @@ def foreign_files(folder: Path) -> list[str]:
     return [n for n in names if not _ours(n) or (n == "config.json" and not is_tapegrad_config(folder / n))]
 
 
+class RunDirBusy(UserError):
+    """Another process holds the run directory's lock."""
+
+
 class RunLock:
     """`flock(LOCK_EX | LOCK_NB)` on `<folder>/.tapegrad.lock`, held until `release()` or exit."""
 
@@ -93,7 +97,7 @@ class RunLock:
             holder = handle.read().strip()
             handle.close()
             who = f" (pid {holder})" if holder.isdigit() else ""
-            raise UserError(f"{short(self.folder)} is in use by another tapegrad run{who}; {self.hint}") from None
+            raise RunDirBusy(f"{short(self.folder)} is in use by another tapegrad run{who}; {self.hint}") from None
         handle.seek(0)
         handle.truncate()
         handle.write(f"{os.getpid()}\n")

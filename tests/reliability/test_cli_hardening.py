@@ -459,3 +459,15 @@ def test_ctrl_c_early_in_a_real_process_never_shows_a_traceback(tmp_path):
     assert proc.returncode == 130, err
     assert "Traceback" not in err and err.count("\n") == 1
     assert err.startswith("interrupted: checkpoint saved to") or err == "tapegrad: error: interrupted by Ctrl-C\n"
+
+
+def test_a_default_run_folder_in_use_moves_to_the_next_name(tmp_path, monkeypatch, capsys):
+    """Two runs started in the same second pick the same runs/<model>-<time>: the second moves on."""
+    busy, free = tmp_path / "runs" / "mlp-l2-1", tmp_path / "runs" / "mlp-l2-1-1"
+    busy.mkdir(parents=True)
+    names = iter([busy, free])
+    monkeypatch.setattr(cli, "_default_run_dir", lambda model: next(names))
+    with RunLock(busy):
+        assert main(["train", *TINY, "--dataset", str(_npz(tmp_path / "d.npz"))]) == 0
+    assert (free / "model.npz").is_file() and os.listdir(busy) == [LOCK_NAME]
+    assert f"saved to {free}" in capsys.readouterr().out
