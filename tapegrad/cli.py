@@ -33,8 +33,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import __version__
-from .config import (BUILTIN_DATASETS, RECIPE_OPTIONS, RESUMABLE_OVERRIDES, RunConfig, UserError, absolute,
-                     check_number, check_saved)
+from .config import BUILTIN_DATASETS, RunConfig, UserError, absolute, check_number, check_saved
 from .rundir import RunDirBusy, RunLock, io_message, open_new_run, short
 
 __all__ = ["main", "UserError", "RunConfig", "load_datasets", "load_run", "write_graph", "build_parser"]
@@ -50,7 +49,6 @@ FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sanda
 GRAPH_FORMATS = ("dot", "gv", "svg", "png", "pdf", "jpg", "jpeg", "gif", "bmp", "tif", "tiff", "webp", "ps", "eps",
                  "json", "xdot", "plain")
 MAX_INPUT_SIDE, MAX_INPUT_CHANNELS = 256, 64
-_ = (RECIPE_OPTIONS, RESUMABLE_OVERRIDES)  # re-exported for callers of the old names
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
@@ -71,10 +69,12 @@ def user_message(exc: BaseException) -> str:
         text = f"{short(exc.filename)}: {exc.strerror}"  # not the repr of an over-long path
     text = re.sub(r"\broot=<([^>]*)>", r"--data-dir <\1>", text)
     text = re.sub(r"\broot=", "--data-dir ", text)
-    line = ""
-    for part in (p.strip() for p in text.splitlines()):
-        if part:
-            line += ("" if not line else " " if line.endswith(":") else "; ") + (part.rstrip(".") if part != text else part)
+    parts = [p.strip() for p in text.splitlines() if p.strip()]
+    if len(parts) > 1:  # a multi-line message (a list of searched folders) folded into one line
+        parts = [p.rstrip(".") for p in parts]
+    line = parts[0] if parts else ""
+    for part in parts[1:]:
+        line += (" " if line.endswith(":") else "; ") + part
     return line or type(exc).__name__
 
 
@@ -641,7 +641,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--weight-decay", type=float, help="optimizer weight decay, >= 0 (default: recipe L2 / n_train)")
     train.add_argument("--clip-value", type=float, help="clip each gradient element to [-v, v], v > 0")
     train.add_argument("--clip-norm", type=float, help="clip the global gradient norm, > 0")
-    train.add_argument("--early-stop-loss", type=float, help="stop when the moving-average loss falls below this (>= 0)")
+    train.add_argument("--early-stop-loss", type=float,
+                       help="stop when the moving-average loss falls below this (>= 0)")
     train.add_argument("--seed", type=int, help="initialisation, shuffling and dropout seed, 0..2**32-1 (default: 0)")
     train.add_argument("--limit-train", type=int, metavar="N", help="use the first N training samples")
     train.add_argument("--limit-test", type=int, metavar="N", help="use the first N test samples")

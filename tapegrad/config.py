@@ -192,7 +192,8 @@ class RunConfig:
         """This resume request completed from the run's config.json (checked by `check_saved`)."""
         check_saved(saved, where)
         return replace(self, model=saved["model"], dataset=saved["dataset"], data_dir=saved["data_dir"],
-                       epochs=self.extend_to if self.extend_to is not None else saved["epochs"], batch_size=saved["batch_size"],
+                       epochs=self.extend_to if self.extend_to is not None else saved["epochs"],
+                       batch_size=saved["batch_size"],
                        optimizer=saved["optimizer"], lr=saved["lr"], weight_decay=saved["weight_decay"],
                        clip_value=saved["clip_value"], clip_norm=saved["clip_norm"],
                        early_stop_loss=saved["early_stop_loss"], seed=saved["seed"],

@@ -89,7 +89,8 @@ CASES = [
     ("lr nan", ["train", "--lr", "nan"], "--lr must be a finite number > 0, got nan"),
     ("weight decay negative", ["train", "--weight-decay", "-0.001"],
      "--weight-decay must be a finite number >= 0, got -0.001"),
-    ("early stop nan", ["train", "--early-stop-loss", "nan"], "--early-stop-loss must be a finite number >= 0, got nan"),
+    ("early stop nan", ["train", "--early-stop-loss", "nan"],
+     "--early-stop-loss must be a finite number >= 0, got nan"),
     ("epochs zero", ["train", "--epochs", "0"], "--epochs must be an integer in 1..100000, got 0"),
     ("epochs huge", ["train", "--epochs", "1000001"], "--epochs must be an integer in 1..100000, got 1000001"),
     ("batch zero", ["train", "--batch-size", "0"], "--batch-size must be an integer in 1..1000000, got 0"),
@@ -99,7 +100,8 @@ CASES = [
     ("limit-test negative", ["train", "--limit-test", "-5"], "--limit-test must be an integer >= 1, got -5"),
     ("epochs not a number", ["train", "--epochs", "x"],
      "argument --epochs: invalid int value: 'x' (see `tapegrad train --help`)"),
-    ("lr not a number", ["train", "--lr", "fast"], "argument --lr: invalid float value: 'fast' (see `tapegrad train --help`)"),
+    ("lr not a number", ["train", "--lr", "fast"],
+     "argument --lr: invalid float value: 'fast' (see `tapegrad train --help`)"),
     ("resume negative epochs", ["train", "--resume", "{tmp}/nowhere", "--epochs", "-2"],
      "--epochs must be an integer in 1..100000, got -2"),
     ("resume with recipe flags", ["train", "--resume", "{tmp}/nowhere", "--lr", "0.1"],
@@ -113,7 +115,8 @@ CASES = [
      "{tmp}/cut.npz is not a valid .npz file (not a zip archive: truncated, or another format)"),
     ("npz is text", ["train", "--dataset", "{tmp}/text.npz"],
      "{tmp}/text.npz is not a valid .npz file (not a zip archive: truncated, or another format)"),
-    ("npz empty", ["train", "--dataset", "{tmp}/empty.npz"], "{tmp}/empty.npz is not a valid .npz file (an empty file)"),
+    ("npz empty", ["train", "--dataset", "{tmp}/empty.npz"],
+     "{tmp}/empty.npz is not a valid .npz file (an empty file)"),
     ("npz object arrays", ["train", "--dataset", "{tmp}/objects.npz"],
      "{tmp}/objects.npz holds object arrays, which tapegrad does not load (they need pickle); save images and "
      "labels as plain numeric arrays"),
@@ -161,7 +164,8 @@ CASES = [
     ("graph unknown collapse", ["graph", "--collapse", "ConvBlock", "-o", "{tmp}/g.dot"],
      "--collapse ConvBlock: model digits has no module class or name 'ConvBlock' (its classes: BatchNorm2d, Conv2d, "
      "Digits, Flatten, Linear, MaxPool2d, ReLU)"),
-    ("graph negative depth", ["graph", "--depth", "-1", "-o", "{tmp}/g.dot"], "--depth must be an integer in 0..100, got -1"),
+    ("graph negative depth", ["graph", "--depth", "-1", "-o", "{tmp}/g.dot"],
+     "--depth must be an integer in 0..100, got -1"),
 ]
 
 
@@ -325,7 +329,8 @@ def test_sparse_labels_warn_and_skip_the_confusion_plot(tmp_path, capsys):
     assert time.perf_counter() - start < 30
     out = capsys.readouterr().out
     note = ("labels run from 0 to 9000 but only 3 distinct values occur: the model gets 9001 outputs, 8998 for "
-            "classes that never occur; relabel to 0..2 (np.unique(labels, return_inverse=True)) unless that is intended")
+            "classes that never occur; relabel to 0..2 (np.unique(labels, return_inverse=True)) unless that is "
+            "intended")
     assert f"note: {note}\n" in out
     assert "note: confusion matrix skipped: 9001 classes (more than 100)\n" in out
     assert "(8998 classes absent from the labels)" in out
