@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import __version__
-from .config import BUILTIN_DATASETS, RunConfig, UserError, absolute, check_number, check_saved
+from .config import BUILTIN_DATASETS, Interrupted, RunConfig, UserError, absolute, check_number, check_saved
 from .rundir import RunDirBusy, RunLock, io_message, open_new_run, short
 
 __all__ = ["main", "UserError", "RunConfig", "load_datasets", "load_run", "write_graph", "build_parser"]
@@ -488,8 +488,8 @@ def _train_run(cfg: dict, rc: RunConfig, run_dir: Path, data: Data, resume: bool
                       f"step {result.progress.step})", file=sys.stderr)
                 return EXIT_INTERRUPTED
     except KeyboardInterrupt:  # a second Ctrl-C: stop at once
-        raise UserError(f"interrupted by a second Ctrl-C: stopped without saving; {short(checkpoint_path)} holds "
-                        "the last checkpoint written (if any)") from None
+        raise Interrupted(f"interrupted by a second Ctrl-C: stopped without saving; {short(checkpoint_path)} holds "
+                          "the last checkpoint written (if any)") from None
     except OSError as exc:
         raise UserError(f"could not write to {short(run_dir)}: {exc.strerror or exc} "
                         f"({getattr(exc, 'filename', '')}); the last checkpoint written is intact") from None
@@ -701,14 +701,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except KeyboardInterrupt:
         print("tapegrad: error: interrupted by Ctrl-C", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return Interrupted.exit_code
     except BrokenPipeError:  # `tapegrad eval RUN | head`: the reader left; stop quietly, as cat does
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
     except errors as exc:
         print(f"tapegrad: error: {user_message(exc)}", file=sys.stderr)
-        return EXIT_USAGE
+        return getattr(exc, "exit_code", EXIT_USAGE)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,14 @@ from . import __version__
 class UserError(Exception):
     """A problem with the user's input or environment: reported in one line, exit code 2."""
 
+    exit_code = 2
+
+
+class Interrupted(UserError):
+    """Ctrl-C stopped the command; reported in one line, exit code 130 (128 + SIGINT)."""
+
+    exit_code = 130
+
 
 # --- numbers -------------------------------------------------------------------------------------
 MAX_EPOCHS = 100_000

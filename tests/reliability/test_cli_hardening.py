@@ -476,3 +476,35 @@ def test_a_default_run_folder_in_use_moves_to_the_next_name(tmp_path, monkeypatc
         assert main(["train", *TINY, "--dataset", str(_npz(tmp_path / "d.npz"))]) == 0
     assert (free / "model.npz").is_file() and os.listdir(busy) == [LOCK_NAME]
     assert f"saved to {free}" in capsys.readouterr().out
+
+
+def test_a_second_ctrl_c_in_training_stops_at_once_exit_130(tmp_path, monkeypatch, capsys):
+    import tapegrad.train
+
+    def second_ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt  # what catch_sigint's handler raises on the second SIGINT
+
+    monkeypatch.setattr(tapegrad.train, "fit", second_ctrl_c)
+    run = tmp_path / "run"
+    assert main(["train", *TINY, "--dataset", str(_npz(tmp_path / "d.npz")), "--out", str(run)]) == 130
+    assert capsys.readouterr().err == (f"tapegrad: error: interrupted by a second Ctrl-C: stopped without saving; "
+                                       f"{run}/model.npz holds the last checkpoint written (if any)\n")
+
+
+SHAPE_TEXT = st.one_of(st.tuples(st.integers(0, 70), st.integers(0, 40), st.integers(0, 300)).map(
+                           lambda v: ",".join(map(str, v))),
+                       st.lists(st.integers(-2, 300), min_size=0, max_size=4).map(lambda v: ",".join(map(str, v))),
+                       st.text(max_size=8))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(shape=SHAPE_TEXT, depth=st.integers(-3, 200) | st.none(), model=st.sampled_from(["digits", "zhou"]))
+def test_fuzz_graph_shape_and_depth(tmp_path_factory, capsys, shape, depth, model):
+    out = tmp_path_factory.mktemp("graph") / "g.dot"
+    argv = ["graph", "--model", model, f"--input-shape={shape}", "-o", str(out)]
+    argv += [] if depth is None else ["--depth", str(depth)]
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code in (0, 2) and "Traceback" not in err
+    assert (code == 0) == out.exists()
+    assert code == 0 or (err.startswith("tapegrad: error: ") and err.count("\n") == 1)
