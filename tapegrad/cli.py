@@ -19,6 +19,7 @@ from __future__ import annotations
 # Only the standard library and tapegrad's light modules at import time: numpy and the engine load
 # inside `main`, so a Ctrl-C while they load is reported like any other.
 import argparse
+import contextlib
 import copy
 import datetime
 import json
@@ -30,7 +31,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from . import __version__
 from .config import BUILTIN_DATASETS, Interrupted, RunConfig, UserError, absolute, check_number, check_saved
@@ -109,11 +110,10 @@ def _stored_path_hint(path: str) -> str:
         " (the run stored this path relative to the folder where `tapegrad train` ran: run from there)"
 
 
-def _load_npz(path: str) -> Any:
-    """data.load_npz with every way a file can be unusable turned into one line naming it."""
+def _check_npz_file(path: str) -> None:
+    """Refuse, naming the file, what np.load would misreport (a folder, a missing or empty file,
+    anything that is not a zip archive: np.load blames those on "pickled data")."""
     import zipfile
-
-    from tapegrad import data
 
     p = Path(path)
     if p.is_dir():
@@ -123,31 +123,59 @@ def _load_npz(path: str) -> Any:
     if not zipfile.is_zipfile(p):
         what = "an empty file" if p.stat().st_size == 0 else "not a zip archive: truncated, or another format"
         raise UserError(f"{short(path)} is not a valid .npz file ({what})")
+
+
+@contextlib.contextmanager
+def _npz_errors(path: str) -> Iterator[None]:
+    """Reading an .npz that passed `_check_npz_file`: a damaged member or object arrays, one line."""
+    import zipfile
+
     try:
-        return data.load_npz(p)
+        yield
     except (zipfile.BadZipFile, EOFError) as exc:
         raise UserError(f"{short(path)} is damaged (truncated or corrupt .npz): {exc}") from None
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:
         if "pickle" in str(exc):
             raise UserError(f"{short(path)} holds object arrays, which tapegrad does not load (they need pickle); "
                             "save images and labels as plain numeric arrays") from None
-        raise UserError(user_message(exc)) from None
-    except TypeError as exc:
+        if isinstance(exc, UserError):
+            raise
         raise UserError(user_message(exc)) from None
 
 
 def _sparse_label_note(train: Any, test: Any) -> str | None:
-    """A note when the labels use few of the classes 0..max: the model gets max + 1 outputs."""
+    """A note when the labels use few of the classes 0..max (the model gets max + 1 outputs): more
+    than 20 classes and fewer than half of them occur. The data layer's rule and words, for
+    datasets that do not carry the note themselves."""
     import numpy as np
 
     labels = np.concatenate([train.labels, test.labels])
     top = int(labels.max()) + 1 if labels.size else 0
     found = len(np.unique(labels))
-    if top <= 10 or found * 2 > top:
+    if top <= 20 or 2 * found >= top:
         return None
-    return (f"labels run from 0 to {top - 1} but only {found} distinct values occur: the model gets {top} outputs, "
-            f"{top - found} for classes that never occur; relabel to 0..{found - 1} "
-            "(np.unique(labels, return_inverse=True)) unless that is intended")
+    return (f"labels are sparse: {found} distinct values in 0..{top - 1}, so the model gets {top} outputs, "
+            f"{top - found} of them for labels that never occur; remap them to 0..{found - 1} with "
+            "`_, labels = np.unique(labels, return_inverse=True)`")
+
+
+def _npz_split(path: str) -> tuple[Any, Any]:
+    """(train, test) of an .npz: the data layer's split when it has one (a Keras-style file's own
+    train/test), else the first 80% in file order for training and the rest for testing."""
+    from tapegrad import data
+
+    _check_npz_file(path)
+    with _npz_errors(path):
+        if hasattr(data, "load_npz_split"):
+            return data.load_npz_split(path)
+        full = data.load_npz(path)
+    cut = int(round(0.8 * len(full)))
+    if not 0 < cut < len(full):
+        raise UserError(f"{short(path)}: {len(full)} samples are too few to split into train and test")
+    train = data.ArrayDataset(full.images[:cut], full.labels[:cut])
+    test = data.ArrayDataset(full.images[cut:], full.labels[cut:])
+    train.notes = test.notes = list(getattr(full, "notes", []))  # e.g. "images were channels-last ..."
+    return train, test
 
 
 def load_data(name: str, data_dir: str | None = None, limit_train: int | None = None,
@@ -169,13 +197,7 @@ def load_data(name: str, data_dir: str | None = None, limit_train: int | None = 
             elif name == "mnist-10k":
                 train, test = data.mnist_split_from_test_set(_mnist_10k_dir(data_dir))
             elif name.endswith(".npz"):
-                full = _load_npz(name)
-                cut = int(round(0.8 * len(full)))
-                if not 0 < cut < len(full):
-                    raise UserError(f"{short(name)}: {len(full)} samples are too few to split into train and test")
-                train = data.ArrayDataset(full.images[:cut], full.labels[:cut])
-                test = data.ArrayDataset(full.images[cut:], full.labels[cut:])
-                train.notes = list(getattr(full, "notes", []))  # e.g. "images were channels-last ..."
+                train, test = _npz_split(name)
             else:
                 raise UserError(f"unknown dataset {name!r} (choose from {', '.join(DATASETS)}, or a PATH.npz)")
         except (data.IDXFormatError, ValueError, TypeError) as exc:

@@ -328,33 +328,34 @@ def test_sparse_labels_warn_and_skip_the_confusion_plot(tmp_path, capsys):
     assert main(["train", *TINY, "--dataset", str(data), "--out", str(run)]) == 0
     assert time.perf_counter() - start < 30
     out = capsys.readouterr().out
-    note = ("labels run from 0 to 9000 but only 3 distinct values occur: the model gets 9001 outputs, 8998 for "
-            "classes that never occur; relabel to 0..2 (np.unique(labels, return_inverse=True)) unless that is "
-            "intended")
+    note = ("labels are sparse: 3 distinct values in 0..9000, so the model gets 9001 outputs, 8998 of them for "
+            "labels that never occur; remap them to 0..2 with `_, labels = np.unique(labels, return_inverse=True)`")
     assert f"note: {note}\n" in out
     assert "note: confusion matrix skipped: 9001 classes (more than 100)\n" in out
     assert "(8998 classes absent from the labels)" in out
     assert not (run / "confusion.png").exists()
-    assert json.loads((run / "config.json").read_text())["data_notes"] == [note]
+    assert note in json.loads((run / "config.json").read_text())["data_notes"]
 
 
 def test_data_notes_are_printed_and_stored(tmp_path, monkeypatch, capsys):
-    from tapegrad import data as tdata
-
-    real = tdata.load_npz
+    """What the data layer did to the user's file (`dataset.notes`) is said after the start line
+    and kept in config.json."""
+    real = cli._npz_split
+    said = "images (20, 8, 8, 1) look channels-last; transposed to (20, 1, 8, 8)"
 
     def with_note(path):
-        ds = real(path)
-        ds.notes = ["images were channels-last (N, 8, 8, 1); transposed to (N, 1, 8, 8)"]
-        return ds
+        train, test = real(path)
+        train.notes = list(getattr(train, "notes", [])) + [said]
+        return train, test
 
-    monkeypatch.setattr(tdata, "load_npz", with_note)
+    monkeypatch.setattr(cli, "_npz_split", with_note)
     run = tmp_path / "run"
     assert main(["train", *TINY, "--dataset", str(_npz(tmp_path / "d.npz")), "--out", str(run)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("training mlp-l2 on") and "up to 1 epoch)" in lines[0]
-    assert lines[1] == "note: images were channels-last (N, 8, 8, 1); transposed to (N, 1, 8, 8)"
-    assert json.loads((run / "config.json").read_text())["data_notes"] == [lines[1][len("note: "):]]
+    notes = [line for line in lines[1:] if line.startswith("note: ")]
+    assert f"note: {said}" in notes and lines[1:1 + len(notes)] == notes  # right after the start line
+    assert said in json.loads((run / "config.json").read_text())["data_notes"]
 
 
 # --- fuzzing the numeric options -------------------------------------------------------------------
