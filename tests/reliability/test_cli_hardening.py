@@ -509,3 +509,15 @@ def test_fuzz_graph_shape_and_depth(tmp_path_factory, capsys, shape, depth, mode
     assert code in (0, 2) and "Traceback" not in err
     assert (code == 0) == out.exists()
     assert code == 0 or (err.startswith("tapegrad: error: ") and err.count("\n") == 1)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(command=st.sampled_from(["eval", "predict"]), n=VALUES, limit=VALUES | st.none())
+def test_fuzz_eval_and_predict_numbers(tiny_run, capsys, command, n, limit):
+    argv = [command, str(tiny_run)] + (["-n", n] if command == "predict" else [])
+    argv += [] if limit is None else [f"--limit-test={limit}"]
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert code in (0, 2) and "Traceback" not in err
+    assert (code == 0 and out and not err) or (code == 2 and err.startswith("tapegrad: error: ")
+                                                and err.count("\n") == 1)
