@@ -3,7 +3,7 @@
 `RunConfig.from_args(args)` turns the parsed `train` command line into a frozen, validated value:
 the model's recipe fills what the command line left out, and every number is checked for type,
 sign, finiteness and range here (a negative `--clip-norm` would otherwise train backwards, a NaN
-one on constants). `RunConfig.from_saved(...)` does the same for a run's config.json, so `--resume`,
+one on constants). `check_saved` does the same for a run's config.json, so `--resume`,
 `eval` and `predict` never start from a damaged or foreign file.
 
 `UserError` is the one exception type of a problem the user can fix; the CLI prints it as one
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -115,7 +115,7 @@ BUILTIN_DATASETS = ("synthetic-digits", "mnist", "fashion-mnist", "mnist-10k")
 
 def absolute(path: str | None) -> str | None:
     """A path as stored in config.json: absolute, so eval works from any folder."""
-    return None if path is None else os.path.abspath(os.path.expanduser(path))
+    return path if not path else os.path.abspath(os.path.expanduser(path))
 
 
 @dataclass(frozen=True)
@@ -144,7 +144,6 @@ class RunConfig:
     resume: str | None = None  # the run directory to continue
     extend_to: int | None = None  # with resume: the new total of epochs (--epochs), else the saved one
     progress: bool = True
-    saved: Mapping[str, Any] = field(default_factory=dict)  # a resumed run's config.json
 
     def __post_init__(self) -> None:
         from tapegrad.models import MODELS
@@ -166,7 +165,7 @@ class RunConfig:
     @classmethod
     def from_args(cls, args: Any) -> "RunConfig":
         """The validated settings of `tapegrad train` (argparse namespace). With --resume only the
-        epochs may be given; the rest is read from the run's config.json by `from_saved`."""
+        epochs may be given; the rest is read from the run's config.json by `with_saved`."""
         from tapegrad.models import MODELS
 
         given = {name: getattr(args, name, None) for name in NEW_RUN_OPTIONS}
@@ -187,7 +186,7 @@ class RunConfig:
             raise UserError(f"unknown model {model!r} (choose from {', '.join(MODELS)})")
         recipe = MODELS[model].recipe
         pick = lambda name: given[name] if given[name] is not None else getattr(recipe, name)  # noqa: E731
-        dataset = args.dataset or "synthetic-digits"
+        dataset = "synthetic-digits" if args.dataset is None else args.dataset
         if dataset.endswith(".npz"):
             dataset = absolute(dataset)
         return cls(model=model, dataset=dataset, data_dir=absolute(args.data_dir), epochs=pick("epochs"),
@@ -205,7 +204,7 @@ class RunConfig:
                        optimizer=saved["optimizer"], lr=saved["lr"], weight_decay=saved["weight_decay"],
                        clip_value=saved["clip_value"], clip_norm=saved["clip_norm"],
                        early_stop_loss=saved["early_stop_loss"], seed=saved["seed"],
-                       limit_train=saved["limit_train"], limit_test=saved["limit_test"], saved=dict(saved))
+                       limit_train=saved["limit_train"], limit_test=saved["limit_test"])
 
     # -- config.json --
     def record(self, n_train: int, n_test: int, input_shape: tuple, classes: list[str],
