@@ -418,7 +418,7 @@ def _train_process(args, cwd):
 
 def test_two_trainings_into_one_folder_exactly_one_runs(tmp_path):
     run = tmp_path / "shared"
-    args = ["--limit-train", "1600", "--limit-test", "40", "--epochs", "1", "--no-progress", "--early-stop-loss", "0",
+    args = ["--limit-train", "3200", "--limit-test", "40", "--epochs", "1", "--no-progress", "--early-stop-loss", "0",
             "--out", str(run)]
     procs = [_train_process(args, tmp_path) for _ in range(2)]
     results = [p.communicate(timeout=120) for p in procs]
@@ -431,7 +431,7 @@ def test_two_trainings_into_one_folder_exactly_one_runs(tmp_path):
     assert f"saved to {run}" in winner
     # the folder holds one whole run: its config and its weights belong together
     assert main(["eval", str(run)]) == 0
-    assert json.loads((run / "config.json").read_text())["n_train"] == 1600
+    assert json.loads((run / "config.json").read_text())["n_train"] == 3200
 
 
 def test_the_lock_is_held_for_the_run_and_released_after(tmp_path, capsys):
