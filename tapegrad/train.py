@@ -164,6 +164,52 @@ def _bar(total: int, initial: int, desc: str, enabled: bool) -> Any:
                 file=sys.stderr)
 
 
+StepHook = Callable[["Progress", float], Optional[bool]]
+
+
+def train_epoch(model: nn.Module, loss_fn: Callable[[Any, np.ndarray], Any], optimizer: optim.Optimizer,
+                train_loader: DataLoader, state: Progress, *, clip_value: float | None = None,
+                clip_norm: float | None = None, early_stop: EarlyStopping | None = None,
+                on_step: StepHook | None = None) -> bool:
+    """The optimizer steps of epoch `state.epoch`, from step `state.step` on (a resumed epoch skips
+    the batches it trained on). After every step `on_step(state, loss)` runs (progress, Ctrl-C);
+    it returns True to stop the epoch there. Returns True when it was stopped so, False when the
+    epoch ended or early stopping fired (`early_stop.stopped`)."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    epoch_start = time.perf_counter() - state.seconds
+    for index, (images, labels) in enumerate(train_loader):
+        if index < state.step:  # resuming mid-epoch: these batches were trained on already
+            continue
+        t0 = time.perf_counter()
+        out = model(ag.tensor(images))
+        loss = loss_fn(out, labels)
+        optimizer.zero_grad()
+        loss.backward()
+        if clip_value is not None:
+            optim.clip_grad_value_(params, clip_value)
+        if clip_norm is not None:
+            optim.clip_grad_norm_(params, clip_norm)
+        optimizer.step()
+        value = float(loss.item())
+        if not math.isfinite(value):
+            raise TrainingDiverged(
+                f"the training loss became {value} at epoch {state.epoch + 1}, step {state.step + 1}; "
+                "try a lower --lr or gradient clipping (--clip-value / --clip-norm)"
+            )
+        n = len(labels)
+        state.step += 1
+        state.loss_sum += value * n
+        state.correct += int(np.sum(out.data.argmax(axis=1) == labels))
+        state.seen += n
+        state.train_seconds += time.perf_counter() - t0
+        state.seconds = time.perf_counter() - epoch_start
+        if early_stop is not None and early_stop.update(value):
+            return False
+        if on_step is not None and on_step(state, value):
+            return True
+    return False
+
+
 def fit(
     model: nn.Module,
     loss_fn: Callable[[Any, np.ndarray], Any],
@@ -180,60 +226,40 @@ def fit(
     progress: Progress | None = None,
     interrupt: InterruptFlag | None = None,
     show_progress: bool = False,
+    on_step: StepHook | None = None,
 ) -> FitResult:
-    """Train `model` until `epochs` epochs are done, early stopping fires, or `interrupt` is raised.
+    """Train `model` until `epochs` epochs are done, early stopping fires, or a stop is requested.
 
-    Starts from `progress` (a restored checkpoint's) if given; the loader must then be at that
-    epoch (`restore_checkpoint` does it). Batches are wrapped as float32 tensors; the scheduler
-    steps once per epoch; `on_epoch(row, progress)` runs after each epoch's evaluation, with the
-    progress already advanced to the next epoch (the moment to write a checkpoint).
+    The epoch loop around `train_epoch`: starts from `progress` (a restored checkpoint's) if given;
+    the loader must then be at that epoch (`restore_checkpoint` does it). The scheduler steps once
+    per epoch; `on_epoch(row, progress)` runs after each epoch's evaluation, with the progress already
+    advanced to the next epoch (the moment to write a checkpoint). `on_step(progress, loss)` runs
+    after every step and returns True to stop (as Ctrl-C does); `interrupt` is a flag read after
+    every step and every epoch, and `show_progress` draws a tqdm bar (both are on_step hooks).
     """
     state = progress if progress is not None else Progress()
-    params = [p for group in optimizer.param_groups for p in group["params"]]
     model.train()
     while state.epoch < epochs and not (early_stop is not None and early_stop.stopped):
         bar = _bar(len(train_loader), state.step, f"epoch {state.epoch + 1}/{epochs}", show_progress)
         epoch_start = time.perf_counter() - state.seconds
-        for index, (images, labels) in enumerate(train_loader):
-            if index < state.step:  # resuming mid-epoch: these batches were trained on already
-                continue
-            t0 = time.perf_counter()
-            out = model(ag.tensor(images))
-            loss = loss_fn(out, labels)
-            optimizer.zero_grad()
-            loss.backward()
-            if clip_value is not None:
-                optim.clip_grad_value_(params, clip_value)
-            if clip_norm is not None:
-                optim.clip_grad_norm_(params, clip_norm)
-            optimizer.step()
-            value = float(loss.item())
-            if not math.isfinite(value):
-                raise TrainingDiverged(
-                    f"the training loss became {value} at epoch {state.epoch + 1}, step {state.step + 1}; "
-                    "try a lower --lr or gradient clipping (--clip-value / --clip-norm)"
-                )
-            n = len(labels)
-            state.step += 1
-            state.loss_sum += value * n
-            state.correct += int(np.sum(out.data.argmax(axis=1) == labels))
-            state.seen += n
-            state.train_seconds += time.perf_counter() - t0
-            state.seconds = time.perf_counter() - epoch_start
+
+        def hook(s: Progress, loss: float) -> bool:
             if bar is not None:
                 bar.update(1)
-                if state.step % 10 == 0:
-                    bar.set_postfix(loss=f"{state.loss_sum / state.seen:.4f}",
-                                    acc=f"{state.correct / state.seen:.3f}",
-                                    samples_s=f"{state.seen / max(state.train_seconds, 1e-9):.0f}", refresh=False)
-            if early_stop is not None and early_stop.update(value):
-                break
-            if interrupt is not None and interrupt.requested:
-                if bar is not None:
-                    bar.close()
-                return FitResult(state, interrupted=True)
-        if bar is not None:
-            bar.close()
+                if s.step % 10 == 0:
+                    bar.set_postfix(loss=f"{s.loss_sum / s.seen:.4f}", acc=f"{s.correct / s.seen:.3f}",
+                                    samples_s=f"{s.seen / max(s.train_seconds, 1e-9):.0f}", refresh=False)
+            stop = bool(on_step(s, loss)) if on_step is not None else False
+            return (interrupt is not None and interrupt.requested) or stop
+
+        try:
+            stopped = train_epoch(model, loss_fn, optimizer, train_loader, state, clip_value=clip_value,
+                                  clip_norm=clip_norm, early_stop=early_stop, on_step=hook)
+        finally:
+            if bar is not None:
+                bar.close()
+        if stopped:
+            return FitResult(state, interrupted=True)
         if scheduler is not None:
             scheduler.step()
         test_acc = accuracy(model, *test_data) if test_data is not None else float("nan")
@@ -253,6 +279,47 @@ def fit(
         if interrupt is not None and interrupt.requested:
             return FitResult(state, interrupted=True, stopped_early=bool(early_stop and early_stop.stopped))
     return FitResult(state, stopped_early=bool(early_stop is not None and early_stop.stopped))
+
+
+class ProgressLog:
+    """Progress lines for logs (stdout not a terminal, so no bar): one each time the epoch passes
+    another `every` of its steps (10%) or `seconds` (30 s) after the last line, with samples/s and
+    the epoch's ETA. Use as `fit(..., on_step=ProgressLog(len(loader), epochs))`."""
+
+    def __init__(self, steps_per_epoch: int, epochs: int, write: Callable[[str], Any] | None = None,
+                 clock: Callable[[], float] = time.monotonic, every: float = 0.1, seconds: float = 30.0) -> None:
+        self.total, self.epochs = max(int(steps_per_epoch), 1), epochs
+        self.write = write or (lambda line: print(line, flush=True))
+        self.clock, self.marks, self.seconds = clock, max(1, round(1 / every)), seconds
+        self._epoch, self._mark, self._last = -1, 0, clock()
+
+    def __call__(self, state: Progress, loss: float) -> bool:
+        now = self.clock()
+        if state.epoch != self._epoch:  # a new (or resumed) epoch: count marks from where it starts
+            self._epoch, self._mark = state.epoch, (state.step - 1) * self.marks // self.total
+        mark = state.step * self.marks // self.total
+        if state.step < self.total and (mark > self._mark or now - self._last >= self.seconds):
+            self._mark, self._last = mark, now
+            self.write(self.line(state))
+        return False
+
+    def line(self, state: Progress) -> str:
+        rate = state.seen / max(state.train_seconds, 1e-9)
+        per_step = state.seconds / max(state.step, 1)
+        eta = per_step * (self.total - state.step)
+        return (f"epoch {state.epoch + 1}/{self.epochs}  {100 * state.step / self.total:3.0f}% "
+                f"({state.step}/{self.total} batches)  loss {state.loss_sum / max(state.seen, 1):.4f}  "
+                f"{rate:.0f} samples/s  ETA {_duration(eta)}")
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(int(round(seconds)), 0)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def format_epoch(row: dict[str, float], epochs: int) -> str:

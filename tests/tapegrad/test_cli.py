@@ -61,7 +61,19 @@ def test_train_prints_epoch_lines_and_recall(tmp_path, capsys):
     assert main(["train", *TINY, "--epochs", "1", "--out", str(tmp_path / "r")]) == 0
     out = capsys.readouterr().out
     assert re.search(r"^epoch 1/1  loss \d+\.\d{4}  train_acc [\d.]+%  test_acc [\d.]+%  \d+ samples/s", out, re.M)
-    assert "per-class recall: 0 " in out and re.search(r"test accuracy [\d.]+% \(\d+/40\)", out)
+    assert "per-class recall: 0 " in out and re.search(r"test accuracy [\d.]+% \(\d+/40\) after 1 epoch, ", out)
+    assert "batch 32, up to 1 epoch); run directory" in out
+    assert not re.search(r"^epoch 1/1 +\d+%", out, re.M)  # --no-progress: no progress lines
+
+
+def test_progress_lines_when_stdout_is_not_a_terminal(tmp_path, capsys):
+    """Logs get a line per tenth of an epoch with samples/s and ETA (no bar: stdout is captured)."""
+    assert main(["train", "--limit-train", "960", "--limit-test", "40", "--epochs", "1", "--out",
+                 str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    lines = re.findall(r"^epoch 1/1 +(\d+)% \((\d+)/30 batches\)  loss \d+\.\d{4}  \d+ samples/s  ETA \d+ s$", out, re.M)
+    assert [int(step) for _, step in lines] == [3, 6, 9, 12, 15, 18, 21, 24, 27]
+    assert out.index("10% (3/30") < out.index("epoch 1/1  loss")
 
 
 def test_eval_and_predict(tiny_run, capsys):
@@ -162,6 +174,40 @@ def test_graph_command(tmp_path, suffix, capsys):
     assert ("digraph" if suffix == ".dot" else "<svg") in text
 
 
+def test_graph_depth_and_show_saved(tmp_path):
+    files = {}
+    for name, extra in [("plain", []), ("depth", ["--depth", "1"]), ("saved", ["--show-saved"])]:
+        files[name] = tmp_path / f"{name}.dot"
+        assert main(["graph", "--model", "lenet-bn", *extra, "-o", str(files[name])]) == 0
+    plain, depth, saved = (files[n].read_text() for n in ("plain", "depth", "saved"))
+    assert depth.count("->") < plain.count("->")  # children of the model drawn as single boxes
+    assert "saved" not in plain and plain.count("shape=note") < saved.count("shape=note")
+
+
+def test_curves_of_a_single_epoch_are_readable(tmp_path):
+    from tapegrad import reports
+
+    row = {"epoch": 1.0, "loss": 0.5, "train_acc": 0.8, "test_acc": 0.7, "samples_per_s": 1.0, "seconds": 1.0}
+    steps = [((k + 1) / 20, 1.0 / (k + 1)) for k in range(20)]
+    xlim = reports.plot_curves(tmp_path / "c.png", [row], steps=steps)
+    assert xlim[0] == 0 and 1 <= xlim[1] < 1.2  # not 0.96-1.04 around a lone dot
+    assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+    xs, ys = reports._binned([(k / 5000, 1.0) for k in range(5000)], 2000)
+    assert len(xs) == 2000 and np.allclose(ys, 1.0)
+
+
+def test_predict_on_an_npz_names_classes_not_digits(tmp_path, capsys):
+    data = tmp_path / "d.npz"
+    np.savez(data, images=np.random.default_rng(0).random((20, 1, 8, 8)).astype(np.float32),
+             labels=np.arange(20) % 3)
+    assert main(["train", "--model", "mlp-l2", "--dataset", str(data), "--epochs", "1", "--no-progress",
+                 "--out", str(tmp_path / "r")]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "r"), "-n", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("Sample 0 - class: 1 | prediction: ") and len(lines) == 2
+
+
 def test_graph_backward(tmp_path):
     out = tmp_path / "g.dot"
     assert main(["graph", "--model", "zhou", "--backward", "-o", str(out)]) == 0
@@ -222,6 +268,12 @@ def test_fashion_mnist_class_names(tmp_path, capsys):
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["class_names"][9] == "Ankle boot" and cfg["weight_decay"] == pytest.approx(5.0 / 300)
     assert "Ankle boot" in capsys.readouterr().out
+    assert main(["predict", str(run), "-n", "3"]) == 0  # class names, as eval prints them; not "digit: 9"
+    lines = capsys.readouterr().out.strip().splitlines()
+    names = "|".join(re.escape(n) for n in cfg["class_names"])
+    assert len(lines) == 3 and all(re.fullmatch(rf"Sample \d - class: ({names}) \| prediction: ({names})", line)
+                                   for line in lines), lines
+    assert lines[0].startswith("Sample 0 - class: Ankle boot")  # the first Fashion-MNIST test image
 
 
 @pytest.mark.skipif(not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists(), reason=f"no MNIST in {MNIST_DIR}")

@@ -9,7 +9,7 @@ import nn
 import optim
 from tapegrad.data import ArrayDataset, DataLoader, synthetic_digits
 from tapegrad.models import build_model
-from tapegrad.train import (EarlyStopping, Progress, TrainingDiverged, checkpoint_state, fit, predict,
+from tapegrad.train import (EarlyStopping, Progress, ProgressLog, TrainingDiverged, checkpoint_state, fit, predict,
                             restore_checkpoint, rng_states)
 
 
@@ -133,3 +133,54 @@ def test_progress_bar_runs(capsys):
     model, opt, sched, loader, test, early = _setup()
     fit(model, nn.CrossEntropyLoss(), opt, loader, test, 1, show_progress=True)
     assert "epoch 1/1" in capsys.readouterr().err
+
+
+def test_on_step_sees_every_step_and_can_stop_the_run():
+    model, opt, sched, loader, test, early = _setup()
+    seen = []
+
+    def on_step(state, loss):
+        seen.append((state.epoch, state.step, loss))
+        return len(seen) == 4  # stop after the first step of epoch 2 (3 steps per epoch)
+
+    result = fit(model, nn.CrossEntropyLoss(), opt, loader, test, 3, on_step=on_step)
+    assert result.interrupted and (result.progress.epoch, result.progress.step) == (1, 1)
+    assert [(e, s) for e, s, _ in seen] == [(0, 1), (0, 2), (0, 3), (1, 1)]
+    assert all(np.isfinite(loss) and loss > 0 for _, _, loss in seen)
+
+
+class FakeClock:
+    def __init__(self, step_seconds):
+        self.now, self.step_seconds = 0.0, step_seconds
+
+    def __call__(self):
+        self.now += self.step_seconds
+        return self.now
+
+
+def _log_steps(log, steps, epoch=0, start=0):
+    state = Progress(epoch=epoch)
+    for k in range(start, steps):
+        state.step, state.seen, state.loss_sum = k + 1, 32 * (k + 1), 0.5 * 32 * (k + 1)
+        state.train_seconds = state.seconds = 0.01 * (k + 1)
+        log(state, 0.5)
+
+
+def test_progress_log_prints_every_tenth_of_an_epoch_with_rate_and_eta():
+    lines = []
+    log = ProgressLog(100, epochs=2, write=lines.append, clock=FakeClock(0.01))
+    _log_steps(log, 100)
+    assert len(lines) == 9  # 10%, 20%, ..., 90%: the epoch's own line reports 100%
+    assert lines[0] == "epoch 1/2   10% (10/100 batches)  loss 0.5000  3200 samples/s  ETA 1 s"
+    assert lines[-1].startswith("epoch 1/2   90% (90/100 batches)") and lines[-1].endswith("ETA 0 s")
+    lines.clear()
+    _log_steps(log, 100, epoch=1, start=55)  # a resumed epoch counts from where it starts
+    assert [line.split()[2] for line in lines] == ["60%", "70%", "80%", "90%"]
+
+
+def test_progress_log_prints_every_30_seconds_on_slow_epochs():
+    lines = []
+    log = ProgressLog(1000, epochs=1, write=lines.append, clock=FakeClock(31.0))
+    _log_steps(log, 5)
+    assert len(lines) == 5 and all("samples/s  ETA" in line for line in lines)
+    assert lines[0].startswith("epoch 1/1    0% (1/1000 batches)")
