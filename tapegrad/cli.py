@@ -257,9 +257,9 @@ def _module_names(model: Any) -> set[str]:
 
 # --- run directories -----------------------------------------------------------------------------
 def _atomic_json(path: Path, obj: Any) -> None:
-    from tapegrad.reports import _atomic_write
+    from autograd.fileio import atomic_write
 
-    _atomic_write(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+    atomic_write(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 
 
 def _default_run_dir(model: str) -> Path:

@@ -8,37 +8,18 @@ from __future__ import annotations
 import csv
 import io
 import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+from autograd.fileio import atomic_write
 
 COLUMNS = ("epoch", "loss", "train_acc", "test_acc", "samples_per_s", "seconds")
 # Above this many classes a confusion matrix is neither drawn nor printed (a 9001-class heat map
 # takes minutes and a 9001x9001 table is unreadable); per-class recall then lists present classes only.
 MAX_MATRIX_CLASSES = 100
 MAX_CURVE_POINTS = 2000  # per-batch losses are averaged into at most this many points
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Readers see the old file or the new one, never half; mode as a plain open() would give."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 # --- tables --------------------------------------------------------------------------------------
@@ -95,7 +76,7 @@ def write_metrics_csv(path: str | os.PathLike, history: Sequence[dict[str, float
     writer.writerow(COLUMNS)
     for row in history:
         writer.writerow([int(row["epoch"])] + [repr(float(row[c])) for c in COLUMNS[1:]])
-    _atomic_write(Path(path), buffer.getvalue().encode())
+    atomic_write(Path(path), buffer.getvalue().encode())
 
 
 def read_metrics_csv(path: str | os.PathLike) -> list[dict[str, float]]:
@@ -116,7 +97,7 @@ def _pyplot():
 def _save_figure(fig, path: str | os.PathLike) -> None:
     buffer = io.BytesIO()
     fig.savefig(buffer, format=Path(path).suffix.lstrip(".") or "png", dpi=100, bbox_inches="tight")
-    _atomic_write(Path(path), buffer.getvalue())
+    atomic_write(Path(path), buffer.getvalue())
 
 
 def _binned(steps: Sequence[tuple[float, float]], limit: int) -> tuple[np.ndarray, np.ndarray]:
