@@ -190,7 +190,7 @@ def test_bad_arguments_are_named():
         S.StepLR(opt, step_size=0)
     with pytest.raises(ValueError, match="LambdaLR: expected 2 lr_lambdas"):
         S.LambdaLR(opt, [lambda e: 1.0])
-    with pytest.raises(ValueError, match="factor should be < 1.0"):
+    with pytest.raises(ValueError, match=r"ReduceLROnPlateau: factor must be in \[0, 1\), got 1.0"):
         S.ReduceLROnPlateau(opt, factor=1.0)
     with pytest.raises(ValueError, match="mode 'up' is unknown"):
         S.ReduceLROnPlateau(opt, mode="up")
