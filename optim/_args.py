@@ -39,6 +39,9 @@ POSITIVE = Range(0.0, math.inf, True, True, "a finite number > 0")
 UNIT = Range(0.0, 1.0, False, False, "in [0, 1]")
 UNIT_HALF_OPEN = Range(0.0, 1.0, False, True, "in [0, 1)")
 UNIT_OPEN_LOW = Range(0.0, 1.0, True, False, "in (0, 1]")
+# lr=inf is accepted, as in PyTorch: it is the way to force a divergence (tapegrad's own tests do);
+# NaN, negative rates and non-numbers are not.
+LR = NON_NEGATIVE_OR_INF
 ANY_OR_INF = Range(-math.inf, math.inf, False, False, "a number (+-inf allowed)")
 
 # PyTorch's words for the common hyperparameters ("invalid learning rate: -1"); others read

@@ -21,7 +21,7 @@ class Adam(Optimizer):
     """`Adam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, maximize=False)`."""
 
     _decoupled = False  # AdamW flips this: weight decay shrinks p instead of adding to the gradient
-    _ranges = {"lr": A.NON_NEGATIVE, "betas": A.UNIT_HALF_OPEN, "eps": A.NON_NEGATIVE, "weight_decay": A.NON_NEGATIVE}
+    _ranges = {"lr": A.LR, "betas": A.UNIT_HALF_OPEN, "eps": A.NON_NEGATIVE, "weight_decay": A.NON_NEGATIVE}
     _state_required = ("step", "exp_avg", "exp_avg_sq")
     _state_arrays = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
 

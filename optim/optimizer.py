@@ -43,7 +43,7 @@ class Optimizer:
     `_state_required` (keys a non-empty state must have) and `_state_arrays` (keys holding arrays
     of the parameter's shape), so that options and checkpoints are checked in one place."""
 
-    _ranges: dict[str, A.Range] = {"lr": A.NON_NEGATIVE}
+    _ranges: dict[str, A.Range] = {"lr": A.LR}
     _state_required: tuple[str, ...] = ()
     _state_arrays: tuple[str, ...] = ()
 

@@ -19,7 +19,7 @@ from .optimizer import Optimizer, ParamsT, ema_square_
 class RMSprop(Optimizer):
     """`RMSprop(params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False, maximize=False)`."""
 
-    _ranges = {"lr": A.NON_NEGATIVE, "alpha": A.UNIT, "eps": A.NON_NEGATIVE, "weight_decay": A.NON_NEGATIVE,
+    _ranges = {"lr": A.LR, "alpha": A.UNIT, "eps": A.NON_NEGATIVE, "weight_decay": A.NON_NEGATIVE,
                "momentum": A.NON_NEGATIVE}
     _state_required = ("step", "square_avg")
     _state_arrays = ("square_avg", "momentum_buffer", "grad_avg")

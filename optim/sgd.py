@@ -34,7 +34,7 @@ class SGD(Optimizer):
                         nesterov=nesterov, maximize=maximize)
         super().__init__(params, defaults)
 
-    _ranges = {"lr": A.NON_NEGATIVE, "momentum": A.NON_NEGATIVE, "dampening": A.UNIT, "weight_decay": A.NON_NEGATIVE}
+    _ranges = {"lr": A.LR, "momentum": A.NON_NEGATIVE, "dampening": A.UNIT, "weight_decay": A.NON_NEGATIVE}
     _state_arrays = ("momentum_buffer",)
 
     def _validate(self, options: Mapping[str, Any]) -> None:
