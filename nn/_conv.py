@@ -5,7 +5,7 @@ shapes) raised here, before any array is touched. `nn.functional` does the maths
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 from autograd.errors import ShapeError, fmt_shape
 

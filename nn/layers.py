@@ -26,6 +26,17 @@ def _empty(*shape: int) -> Parameter:
     return Parameter(np.empty(shape, dtype=DEFAULT_FLOAT))
 
 
+def _add_weight_and_bias(layer: Module, weight_shape: tuple[int, ...], bias: bool, rng: Rng) -> None:
+    """Linear's and Conv's parameters: weight of `weight_shape`, bias (out,) or None, then
+    `reset_parameters`."""
+    layer.weight = _empty(*weight_shape)
+    if bias:
+        layer.bias = _empty(weight_shape[0])
+    else:
+        layer.register_parameter("bias", None)
+    layer.reset_parameters(rng)
+
+
 def _reset_weight_and_bias(weight: Parameter, bias: Parameter | None, rng: Rng) -> None:
     """PyTorch's default for Linear and Conv: kaiming_uniform_(a=sqrt(5)), bias U(-1/sqrt(fan_in), ..)."""
     g = init.get_generator(rng)
@@ -44,12 +55,7 @@ class Linear(Module):
         super().__init__()
         self.in_features = A.integer(in_features, "in_features", "Linear", minimum=0)
         self.out_features = A.integer(out_features, "out_features", "Linear", minimum=0)
-        self.weight = _empty(out_features, in_features)
-        if bias:
-            self.bias = _empty(out_features)
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters(rng)
+        _add_weight_and_bias(self, (self.out_features, self.in_features), bias, rng)
 
     def reset_parameters(self, rng: Rng = None) -> None:
         _reset_weight_and_bias(self.weight, self.bias, rng)
@@ -81,12 +87,7 @@ class _ConvNd(Module):
         if padding_mode != "zeros":
             raise NotImplementedError(f"{name}: padding_mode={padding_mode!r}; only 'zeros' is supported")
         self.padding_mode = padding_mode
-        self.weight = _empty(out_channels, in_channels // groups, *self.kernel_size)
-        if bias:
-            self.bias = _empty(out_channels)
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters(rng)
+        _add_weight_and_bias(self, (out_channels, in_channels // groups) + self.kernel_size, bias, rng)
 
     def reset_parameters(self, rng: Rng = None) -> None:
         _reset_weight_and_bias(self.weight, self.bias, rng)
@@ -124,26 +125,30 @@ class Conv1d(_ConvNd):
 
 
 # --- pooling ---------------------------------------------------------------------------------------
-def _check_pool(name: str, kernel_size: Any, stride: Any, padding: Any, dilation: Any) -> None:
-    """Refuse bad geometry when the layer is made (the values are kept as given, like PyTorch)."""
-    A.geometry(kernel_size, 2, A.KERNEL, name)
-    if stride is not None:
-        A.geometry(stride, 2, A.STRIDE, name)
-    A.geometry(padding, 2, A.PADDING, name)
-    A.geometry(dilation, 2, A.DILATION, name)
+class _Pool2d(Module):
+    """Shared bookkeeping of the pooling layers: the geometry is checked when the layer is made and
+    kept as given (like PyTorch's); a missing stride is the kernel size."""
 
-
-class MaxPool2d(Module):
-    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
-                 return_indices: bool = False, ceil_mode: bool = False) -> None:
+    def __init__(self, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool) -> None:
         super().__init__()
-        _check_pool("MaxPool2d", kernel_size, stride, padding, dilation)
+        name = type(self).__name__
+        A.geometry(kernel_size, 2, A.KERNEL, name)
+        if stride is not None:
+            A.geometry(stride, 2, A.STRIDE, name)
+        A.geometry(padding, 2, A.PADDING, name)
+        A.geometry(dilation, 2, A.DILATION, name)
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
         self.padding = padding
+        self.ceil_mode = ceil_mode
+
+
+class MaxPool2d(_Pool2d):
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+                 return_indices: bool = False, ceil_mode: bool = False) -> None:
+        super().__init__(kernel_size, stride, padding, dilation, ceil_mode)
         self.dilation = dilation
         self.return_indices = return_indices
-        self.ceil_mode = ceil_mode
 
     def forward(self, input: Tensor) -> Tensor:
         return F.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation,
@@ -154,17 +159,12 @@ class MaxPool2d(Module):
                 f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
 
 
-class AvgPool2d(Module):
+class AvgPool2d(_Pool2d):
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
                  count_include_pad: bool = True, divisor_override: int | None = None) -> None:
-        super().__init__()
-        _check_pool("AvgPool2d", kernel_size, stride, padding, 1)
+        super().__init__(kernel_size, stride, padding, 1, ceil_mode)
         if divisor_override is not None:
             A.integer(divisor_override, "divisor_override", "AvgPool2d", minimum=1)
-        self.kernel_size = kernel_size
-        self.stride = stride if stride is not None else kernel_size
-        self.padding = padding
-        self.ceil_mode = ceil_mode
         self.count_include_pad = count_include_pad
         self.divisor_override = divisor_override
 

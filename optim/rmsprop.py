@@ -8,7 +8,7 @@ PyTorch's update, per parameter with gradient g (negated when `maximize`):
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
