@@ -441,9 +441,10 @@ def _normalize_index(index, shape: tuple[int, ...]):
         elif isinstance(i, np.ndarray) and i.dtype == bool and i.ndim:
             covered = shape[axis:axis + i.ndim]
             if i.shape != covered:
-                axes = f"axis {axis}" if i.ndim == 1 else f"axes {axis}-{axis + i.ndim - 1}"
+                axes = f"axis {axis} (size {covered[0]})" if i.ndim == 1 and covered else \
+                    f"axes {axis}-{axis + i.ndim - 1} (shape {fmt_shape(covered)})"
                 raise ShapeError(f"getitem: boolean mask {fmt_shape(i.shape)} does not match {axes} of the tensor "
-                                 f"{fmt_shape(shape)}, of shape {fmt_shape(covered)}")
+                                 f"{fmt_shape(shape)}")
             out.extend(np.nonzero(i))
             axis += i.ndim
             continue

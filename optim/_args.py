@@ -55,17 +55,17 @@ def number(who: str, name: str, value: Any, where: Range = NON_NEGATIVE, index: 
     """`value` as a float inside `where`; TypeError for a non-number (str, bool, a method...),
     ValueError for NaN or a value out of range."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real):
-        exc, rule = TypeError, f"a number, not {type(value).__name__}"
+        exc, rule, got = TypeError, "a number", f"{value!r} ({type(value).__name__})"
     elif value not in where:
-        exc, rule = ValueError, where.text
+        exc, rule, got = ValueError, where.text, repr(value)
     else:
         return float(value)
     shown = name if index is None else f"{name}[{index}]"
     label = _LABELS.get(name)
     if label:
         at = "" if index is None else f" at index {index}"
-        raise exc(f"{who}: invalid {label}{at}: {value!r} ({shown} must be {rule})")
-    raise exc(f"{who}: {shown} must be {rule}, got {value!r}")
+        raise exc(f"{who}: invalid {label}{at}: {got} ({shown} must be {rule})")
+    raise exc(f"{who}: {shown} must be {rule}, got {got}")
 
 
 def integer(who: str, name: str, value: Any, minimum: int = 1) -> int:
@@ -84,8 +84,9 @@ def params(who: str, value: Any, what: str = "params") -> list:
     if isinstance(value, Tensor):
         return [value]
     if inspect.ismethod(value) or inspect.isfunction(value):
-        raise TypeError(f"{who}: {what} is the method {value.__qualname__} itself, not its result; call it: "
-                        "model.parameters()")
+        owner = getattr(value, "__self__", None)
+        name = f"{type(owner).__name__}.{value.__name__}" if owner is not None else value.__qualname__
+        raise TypeError(f"{who}: {what} is the method {name} itself, not its result; call it: model.parameters()")
     if callable(getattr(value, "parameters", None)):
         raise TypeError(f"{who}: {what} is a {type(value).__name__} (a module); pass model.parameters()")
     if isinstance(value, dict):
