@@ -30,7 +30,7 @@ def ntuple(value: Any, n: int, name: str, op: str, minimum: int | None = None) -
         if len(value) == 1:
             value = value[0]
         elif len(value) != n:
-            raise ValueError(f"{op}: {name} must be an int or {n} ints, got {value!r}")
+            raise ValueError(f"{op}: {name} must be an int or {n} int{'s' if n > 1 else ''}, got {value!r}")
         else:
             return positive(tuple(_int(v, value, name, op) for v in value), name, op, minimum)
     return positive((_int(value, value, name, op),) * n, name, op, minimum)
