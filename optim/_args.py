@@ -55,17 +55,17 @@ def number(who: str, name: str, value: Any, where: Range = NON_NEGATIVE, index: 
     """`value` as a float inside `where`; TypeError for a non-number (str, bool, a method...),
     ValueError for NaN or a value out of range."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real):
-        exc, rule, got = TypeError, "a number", f"{value!r} ({type(value).__name__})"
+        exc, rule, kind = TypeError, "a number", type(value).__name__
     elif value not in where:
-        exc, rule, got = ValueError, where.text, repr(value)
+        exc, rule, kind = ValueError, where.text, None
     else:
         return float(value)
     shown = name if index is None else f"{name}[{index}]"
     label = _LABELS.get(name)
-    if label:
+    if label:  # PyTorch's form: "invalid learning rate: -1.0", then the rule
         at = "" if index is None else f" at index {index}"
-        raise exc(f"{who}: invalid {label}{at}: {got} ({shown} must be {rule})")
-    raise exc(f"{who}: {shown} must be {rule}, got {got}")
+        raise exc(f"{who}: invalid {label}{at}: {value!r} ({shown} must be {rule}" + (f", not {kind})" if kind else ")"))
+    raise exc(f"{who}: {shown} must be {rule}, got {value!r}" + (f" ({kind})" if kind else ""))
 
 
 def integer(who: str, name: str, value: Any, minimum: int = 1) -> int:
