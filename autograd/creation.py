@@ -1,19 +1,30 @@
 """Tensor factories with NumPy/PyTorch names. Random ones take a seed or a numpy Generator."""
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import numpy as np
 
+from .errors import fmt_shape
 from .tensor import DEFAULT_FLOAT, Tensor
 
 Shape = Any
 
 
-def _shape(shape: tuple) -> tuple[int, ...]:
+def shape_arg(shape: tuple, op: str, minimum: int = 0) -> tuple[int, ...]:
+    """The sizes of `f(2, 3)` or `f((2, 3))` as a tuple of ints, each at least `minimum`
+    (reshape and expand pass -1, which stands for a size they infer). A float size is an error,
+    never silently truncated."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        return tuple(int(s) for s in shape[0])
-    return tuple(int(s) for s in shape)
+        shape = tuple(shape[0])
+    try:
+        sizes = tuple(operator.index(s) for s in shape)
+    except TypeError:
+        raise TypeError(f"{op}: sizes must be ints, got {shape!r}") from None
+    if any(s < minimum for s in sizes):
+        raise ValueError(f"{op}: sizes must be >= {minimum}, got {fmt_shape(sizes)}")
+    return sizes
 
 
 def as_generator(rng: np.random.Generator | int | None) -> np.random.Generator:
@@ -22,15 +33,15 @@ def as_generator(rng: np.random.Generator | int | None) -> np.random.Generator:
 
 
 def zeros(*shape: Shape, dtype=DEFAULT_FLOAT, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.zeros(_shape(shape), dtype=dtype), requires_grad=requires_grad)
+    return Tensor(np.zeros(shape_arg(shape, "zeros"), dtype=dtype), requires_grad=requires_grad)
 
 
 def ones(*shape: Shape, dtype=DEFAULT_FLOAT, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.ones(_shape(shape), dtype=dtype), requires_grad=requires_grad)
+    return Tensor(np.ones(shape_arg(shape, "ones"), dtype=dtype), requires_grad=requires_grad)
 
 
 def full(shape: Shape, fill_value: float, dtype=DEFAULT_FLOAT, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.full(_shape((shape,)), fill_value, dtype=dtype), requires_grad=requires_grad)
+    return Tensor(np.full(shape_arg((shape,), "full"), fill_value, dtype=dtype), requires_grad=requires_grad)
 
 
 def zeros_like(x: Any, dtype=None, requires_grad: bool = False) -> Tensor:
@@ -58,12 +69,12 @@ def eye(n: int, m: int | None = None, dtype=DEFAULT_FLOAT, requires_grad: bool =
 def randn(*shape: Shape, rng: np.random.Generator | int | None = None, dtype=DEFAULT_FLOAT,
           requires_grad: bool = False) -> Tensor:
     """Standard normal samples; pass `rng` (a seed or Generator) for reproducibility."""
-    data = as_generator(rng).standard_normal(_shape(shape)).astype(dtype)
+    data = as_generator(rng).standard_normal(shape_arg(shape, "randn")).astype(dtype)
     return Tensor(data, requires_grad=requires_grad)
 
 
 def rand(*shape: Shape, rng: np.random.Generator | int | None = None, dtype=DEFAULT_FLOAT,
          requires_grad: bool = False) -> Tensor:
     """Uniform samples in [0, 1); pass `rng` (a seed or Generator) for reproducibility."""
-    data = as_generator(rng).random(_shape(shape)).astype(dtype)
+    data = as_generator(rng).random(shape_arg(shape, "rand")).astype(dtype)
     return Tensor(data, requires_grad=requires_grad)

@@ -57,13 +57,65 @@ def _seed(output: Tensor, grad: Any, who: str) -> Tensor:
                 "a scalar output. Pass a gradient of the same shape (grad=/grad_outputs=), or reduce it first "
                 "(e.g. .sum())"
             )
+        if output.dtype.kind == "c":
+            raise GraphError(
+                f"{who}: the output is {output.dtype}; a gradient can be implied only for a real output (as in "
+                "PyTorch): differentiate a real function of it, or pass the gradient explicitly"
+            )
         return Tensor._make(np.ones_like(output.data))
-    g = grad if isinstance(grad, Tensor) else Tensor._make(_as_array(grad, output.dtype))
+    if isinstance(grad, Tensor):
+        g = grad
+    else:
+        try:
+            g = Tensor._make(_as_array(grad, output.dtype))
+        except (TypeError, ValueError):
+            raise TypeError(f"{who}: a gradient must be a Tensor, an array or (nested lists of) numbers, got "
+                            f"{type(grad).__name__} {grad!r:.60}") from None
     if g.shape != output.shape:
         raise GraphError(f"{who}: gradient shape {fmt_shape(g.shape)} does not match output shape {fmt_shape(output.shape)}")
     if g.dtype != output.dtype:
         g = Tensor._make(g.data.astype(output.dtype))
     return g
+
+
+def _seeds(outputs: Any, grads: Any, who: str) -> list[tuple[Tensor, Tensor]]:
+    """Pair each output with its seed gradient. One Tensor output: `grads` is its gradient (a Tensor,
+    an array, numbers, or PyTorch's one-item list [g]). A sequence of outputs: None, or one gradient
+    (or None) per output, never silently fewer or more."""
+    if isinstance(outputs, Tensor):
+        outs = [outputs]
+        if isinstance(grads, (list, tuple)) and len(grads) == 1 and (grads[0] is None or isinstance(grads[0], (Tensor, np.ndarray))):
+            grads = grads[0]
+        gs = [grads]
+    else:
+        if not isinstance(outputs, (list, tuple)):
+            raise TypeError(f"{who}: outputs must be a Tensor or a sequence of Tensors, got {type(outputs).__name__}")
+        outs = list(outputs)
+        if not outs:
+            raise GraphError(f"{who}: no outputs given")
+        if grads is None:
+            gs = [None] * len(outs)
+        elif isinstance(grads, (list, tuple)):
+            gs = list(grads)
+        elif len(outs) == 1:
+            gs = [grads]
+        else:
+            raise GraphError(f"{who}: {len(outs)} outputs need a sequence of {len(outs)} gradients (or None), got one "
+                             f"{type(grads).__name__}")
+        if len(gs) != len(outs):
+            raise GraphError(f"{who}: {len(outs)} outputs but {len(gs)} gradients; pass one gradient (or None) per "
+                             "output")
+    return [(o, _seed(o, g, who)) for o, g in zip(outs, gs)]
+
+
+def _like_leaf(g: Tensor, leaf: Tensor) -> Tensor:
+    """A gradient in its leaf's dtype (PyTorch's rule): a float32 parameter never gets a float64 or
+    complex `.grad`; a complex cotangent of a real leaf gives its real part."""
+    if g.dtype == leaf.dtype:
+        return g
+    if g.dtype.kind == "c" and leaf.dtype.kind != "c":
+        return Tensor._make(g.data.real.astype(leaf.dtype))
+    return g.astype(leaf.dtype)
 
 
 def _run(
@@ -183,12 +235,12 @@ def backward(
     retain_graph: bool = False,
     create_graph: bool = False,
 ) -> None:
-    """Accumulate d(tensors)/d(leaf) into every reached leaf's `.grad` (PyTorch semantics)."""
-    outs = [tensors] if isinstance(tensors, Tensor) else list(tensors)
-    grads = grad_tensors if isinstance(grad_tensors, (list, tuple)) else [grad_tensors] * len(outs)
-    seeds = [(o, _seed(o, g, "backward")) for o, g in zip(outs, grads)]
+    """Accumulate d(tensors)/d(leaf) into every reached leaf's `.grad` (PyTorch semantics); each
+    `.grad` has its leaf's dtype."""
+    seeds = _seeds(tensors, grad_tensors, "backward")
     results = _run(seeds, retain_graph or create_graph, create_graph, None)
     for leaf, g in results.values():
+        g = _like_leaf(g, leaf)
         if leaf.grad is None:
             leaf.grad = _owned(g, create_graph)
         elif create_graph:
@@ -206,13 +258,11 @@ def grad(
     allow_unused: bool = False,
 ) -> tuple[Tensor | None, ...]:
     """d(outputs)/d(inputs) as new tensors; leaves' `.grad` is left untouched (like torch.autograd.grad)."""
-    outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
-    gouts = grad_outputs if isinstance(grad_outputs, (list, tuple)) else [grad_outputs] * len(outs)
     for i, t in enumerate(ins):
         if not isinstance(t, Tensor) or not t.requires_grad:
             raise GraphError(f"grad: input {i} does not require grad, so no gradient can be computed for it")
-    seeds = [(o, _seed(o, g, "grad")) for o, g in zip(outs, gouts)]
+    seeds = _seeds(outputs, grad_outputs, "grad")
     retain = create_graph if retain_graph is None else retain_graph
     results = _run(seeds, retain, create_graph, ins)
     answer = []
@@ -223,5 +273,5 @@ def grad(
                 f"grad: input {i} (shape {fmt_shape(t.shape)}) is not part of the graph of the outputs; "
                 "pass allow_unused=True to get None for it"
             )
-        answer.append(None if g is None else _owned(g, create_graph))
+        answer.append(None if g is None else _owned(_like_leaf(g, t), create_graph))
     return tuple(answer)

@@ -8,6 +8,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .creation import shape_arg
 from .errors import ShapeError, fmt_shape
 from .ops import elementwise as E
 from .ops import linalg as L
@@ -43,6 +44,29 @@ def _pair(x: ArrayLike, y: ArrayLike) -> tuple[Any, Any]:
 
 def _axis_arg(axis, dim):
     return dim if axis is None and dim is not None else axis
+
+
+def _axes(axis, ndim: int, op: str, dim=None) -> tuple[int, ...] | None:
+    """The one reading of every axis argument (axis=, or PyTorch's dim=): None (all axes), an int
+    or a sequence of ints -> sorted non-negative axes. Out of range, repeated or non-int axes
+    raise here, naming the operation, whatever the function."""
+    axis = _axis_arg(axis, dim)
+    if axis is None or type(axis) is int and -ndim <= axis < ndim:  # the common cases
+        return normalize_axis(axis, ndim, op)
+    items = axis if isinstance(axis, (tuple, list)) else (axis,)
+    if any(isinstance(a, (bool, np.bool_)) or not isinstance(a, (int, np.integer)) for a in items):
+        raise TypeError(f"{op}: axis must be an int or a tuple of ints, got {axis!r}")
+    axes = normalize_axis(tuple(int(a) for a in items), ndim, op)
+    if len(set(axes)) != len(axes):
+        raise ShapeError(f"{op}: axis {axis!r} names an axis twice (tensor with {ndim} dimensions)")
+    return axes
+
+
+def _axis(axis, ndim: int, op: str) -> int:
+    """One axis (not a tuple) as a non-negative int."""
+    if isinstance(axis, (tuple, list)):
+        raise TypeError(f"{op}: axis must be a single int, got {axis!r}")
+    return _axes(axis, ndim, op)[0]
 
 
 def _keep_arg(keepdims, keepdim):
@@ -146,7 +170,7 @@ clamp = clip
 # --- reductions ---------------------------------------------------------------------------------
 def sum(x: ArrayLike, axis=None, keepdims: bool = False, *, dim=None, keepdim=None) -> Tensor:  # noqa: A001
     x = _t(x)
-    return R.sum_p(x, axis=normalize_axis(_axis_arg(axis, dim), x.ndim, "sum"), keepdims=_keep_arg(keepdims, keepdim))
+    return R.sum_p(x, axis=_axes(axis, x.ndim, "sum", dim), keepdims=_keep_arg(keepdims, keepdim))
 
 
 def _count(x: Tensor, axis) -> int:
@@ -157,8 +181,9 @@ def _count(x: Tensor, axis) -> int:
 
 def mean(x: ArrayLike, axis=None, keepdims: bool = False, *, dim=None, keepdim=None) -> Tensor:
     x = _floating(x)
-    axes = normalize_axis(_axis_arg(axis, dim), x.ndim, "mean")
-    return R.sum_p(x, axis=axes, keepdims=_keep_arg(keepdims, keepdim)) * (1.0 / _count(x, axes))
+    axes = _axes(axis, x.ndim, "mean", dim)
+    n = _count(x, axes)  # NaN for an empty input, like NumPy and PyTorch
+    return R.sum_p(x, axis=axes, keepdims=_keep_arg(keepdims, keepdim)) * (1.0 / n if n else math.nan)
 
 
 def var(x: ArrayLike, axis=None, keepdims: bool = False, ddof: int = 0, *, dim=None, keepdim=None,
@@ -169,10 +194,13 @@ def var(x: ArrayLike, axis=None, keepdims: bool = False, ddof: int = 0, *, dim=N
         ddof = correction
     elif unbiased is not None:
         ddof = int(unbiased)
-    axes = normalize_axis(_axis_arg(axis, dim), x.ndim, "var")
+    axes = _axes(axis, x.ndim, "var", dim)
     centered = x - mean(x, axes, keepdims=True)
-    n = _count(x, axes)
-    return R.sum_p(centered * centered, axis=axes, keepdims=_keep_arg(keepdims, keepdim)) * (1.0 / builtins.max(n - ddof, 1))
+    # n - ddof <= 0 (one sample, unbiased) divides by zero: NaN (or inf), as in NumPy and PyTorch
+    divisor = _count(x, axes) - ddof
+    scale = 1.0 / divisor if divisor > 0 else math.inf
+    with np.errstate(invalid="ignore"):
+        return R.sum_p(centered * centered, axis=axes, keepdims=_keep_arg(keepdims, keepdim)) * scale
 
 
 def std(x: ArrayLike, axis=None, keepdims: bool = False, ddof: int = 0, **kw) -> Tensor:
@@ -182,7 +210,7 @@ def std(x: ArrayLike, axis=None, keepdims: bool = False, ddof: int = 0, **kw) ->
 def max(x: ArrayLike, axis=None, keepdims: bool = False, *, dim=None, keepdim=None) -> Tensor:  # noqa: A001
     x = _t(x)
     _nonempty(x, "max")
-    return R.max_p(x, axis=normalize_axis(_axis_arg(axis, dim), x.ndim, "max"), keepdims=_keep_arg(keepdims, keepdim))
+    return R.max_p(x, axis=_axes(axis, x.ndim, "max", dim), keepdims=_keep_arg(keepdims, keepdim))
 
 
 def min(x: ArrayLike, axis=None, keepdims: bool = False, *, dim=None, keepdim=None) -> Tensor:  # noqa: A001
@@ -195,15 +223,18 @@ def _nonempty(x: Tensor, op: str) -> None:
 
 
 def argmax(x: ArrayLike, axis=None, keepdims: bool = False, *, dim=None, keepdim=None) -> Tensor:
-    x = _t(x)
-    _nonempty(x, "argmax")
-    return Tensor._make(np.asarray(np.argmax(x.data, axis=_axis_arg(axis, dim), keepdims=_keep_arg(keepdims, keepdim))))
+    return _arg_reduce(np.argmax, "argmax", x, _axis_arg(axis, dim), _keep_arg(keepdims, keepdim))
 
 
 def argmin(x: ArrayLike, axis=None, keepdims: bool = False, *, dim=None, keepdim=None) -> Tensor:
+    return _arg_reduce(np.argmin, "argmin", x, _axis_arg(axis, dim), _keep_arg(keepdims, keepdim))
+
+
+def _arg_reduce(fn, op: str, x: ArrayLike, axis, keepdims: bool) -> Tensor:
     x = _t(x)
-    _nonempty(x, "argmin")
-    return Tensor._make(np.asarray(np.argmin(x.data, axis=_axis_arg(axis, dim), keepdims=_keep_arg(keepdims, keepdim))))
+    _nonempty(x, op)
+    axis = None if axis is None else _axis(axis, x.ndim, op)
+    return Tensor._make(np.asarray(fn(x.data, axis=axis, keepdims=keepdims)))
 
 
 def _stable_shift(x: Tensor, axes) -> np.ndarray:
@@ -219,7 +250,7 @@ def _stable_shift(x: Tensor, axes) -> np.ndarray:
 def logsumexp(x: ArrayLike, axis=None, keepdims: bool = False, *, dim=None, keepdim=None) -> Tensor:
     x = _floating(x)
     _nonempty(x, "logsumexp")
-    axes = normalize_axis(_axis_arg(axis, dim), x.ndim, "logsumexp")
+    axes = _axes(axis, x.ndim, "logsumexp", dim)
     keep = _keep_arg(keepdims, keepdim)
     m = _stable_shift(x, axes)
     out = log(R.sum_p(exp(x - m), axis=axes, keepdims=True)) + m
@@ -228,7 +259,7 @@ def logsumexp(x: ArrayLike, axis=None, keepdims: bool = False, *, dim=None, keep
 
 def softmax(x: ArrayLike, axis: int = -1, *, dim=None) -> Tensor:
     x = _floating(x)
-    axes = normalize_axis(_axis_arg(axis, dim), x.ndim, "softmax")
+    axes = _axes(axis, x.ndim, "softmax", dim)
     e = exp(x - _stable_shift(x, axes))
     return e / R.sum_p(e, axis=axes, keepdims=True)
 
@@ -236,21 +267,15 @@ def softmax(x: ArrayLike, axis: int = -1, *, dim=None) -> Tensor:
 def log_softmax(x: ArrayLike, axis: int = -1, *, dim=None) -> Tensor:
     """(x - m) - log(sum(exp(x - m))), with m the (constant) max: five primitives."""
     x = _floating(x)
-    axes = normalize_axis(_axis_arg(axis, dim), x.ndim, "log_softmax")
+    axes = _axes(axis, x.ndim, "log_softmax", dim)
     shifted = x - _stable_shift(x, axes)
     return shifted - log(R.sum_p(exp(shifted), axis=axes, keepdims=True))
 
 
 # --- shapes ---------------------------------------------------------------------------------------
-def _shape_arg(shape) -> tuple[int, ...]:
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        shape = tuple(shape[0])
-    return tuple(int(s) for s in shape)
-
-
 def reshape(x: ArrayLike, *shape) -> Tensor:
     x = _t(x)
-    shape = _shape_arg(shape)
+    shape = shape_arg(shape, "reshape", minimum=-1)
     if -1 in shape:
         known = math.prod(s for s in shape if s != -1)
         if shape.count(-1) > 1 or known == 0 or x.size % known:
@@ -268,28 +293,35 @@ def flatten(x: ArrayLike, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     x = _t(x)
     if x.ndim == 0:
         return reshape(x, (1,))
-    s, e = start_dim % x.ndim, end_dim % x.ndim
+    s, e = _axis(start_dim, x.ndim, "flatten"), _axis(end_dim, x.ndim, "flatten")
+    if s > e:
+        raise ShapeError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for {fmt_shape(x.shape)}")
     return reshape(x, x.shape[:s] + (math.prod(x.shape[s:e + 1]),) + x.shape[e + 1:])
 
 
 def transpose(x: ArrayLike, *axes) -> Tensor:
-    """NumPy's transpose (a permutation, reversed by default); two ints swap like PyTorch's."""
+    """One rule at every rank:
+    - `transpose(x, a, b)`, two ints: swap axes a and b (PyTorch's transpose; (2, 3) -> (3, 2));
+    - `transpose(x, (2, 0, 1))`, one tuple or list: that permutation (NumPy's transpose, `permute`);
+    - `transpose(x)`: reverse the axes (NumPy's default and `.T`).
+    Any other number of separate ints is a permutation, like NumPy's `x.transpose(2, 0, 1)`."""
     x = _t(x)
+    if len(axes) == 2 and not isinstance(axes[0], (tuple, list)):
+        return swapaxes(x, *axes)
     if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
         axes = tuple(axes[0])
     if not axes:
         axes = tuple(range(x.ndim))[::-1]
-    elif len(axes) == 2 and x.ndim != 2 or (len(axes) == 2 and set(axes) != {0, 1}):
-        return swapaxes(x, *axes)
     return permute(x, axes)
 
 
 def permute(x: ArrayLike, *axes) -> Tensor:
     x = _t(x)
-    axes = _shape_arg(axes)
-    if sorted(a % builtins.max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
+    if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+        axes = tuple(axes[0])
+    axes = tuple(_axis(a, x.ndim, "permute") for a in axes)
+    if sorted(axes) != list(range(x.ndim)):
         raise ShapeError(f"permute: {axes} is not a permutation of the {x.ndim} axes of {fmt_shape(x.shape)}")
-    axes = tuple(a % x.ndim for a in axes)
     if axes == tuple(range(x.ndim)):
         return x
     return S.transpose_p(x, axes=axes)
@@ -298,7 +330,7 @@ def permute(x: ArrayLike, *axes) -> Tensor:
 def swapaxes(x: ArrayLike, axis1: int, axis2: int) -> Tensor:
     x = _t(x)
     axes = list(range(x.ndim))
-    a, b = normalize_axis(axis1, x.ndim, "swapaxes")[0], normalize_axis(axis2, x.ndim, "swapaxes")[0]
+    a, b = _axis(axis1, x.ndim, "swapaxes"), _axis(axis2, x.ndim, "swapaxes")
     axes[a], axes[b] = axes[b], axes[a]
     return permute(x, axes)
 
@@ -306,14 +338,18 @@ def swapaxes(x: ArrayLike, axis1: int, axis2: int) -> Tensor:
 def squeeze(x: ArrayLike, axis=None, *, dim=None) -> Tensor:
     x = _t(x)
     axis = _axis_arg(axis, dim)
-    axes = normalize_axis(axis, x.ndim, "squeeze") if axis is not None else tuple(i for i, s in enumerate(x.shape) if s == 1)
+    axes = _axes(axis, x.ndim, "squeeze") if axis is not None else tuple(i for i, s in enumerate(x.shape) if s == 1)
     axes = tuple(a for a in axes if x.shape[a] == 1)  # PyTorch: squeezing a non-1 axis is a no-op
     return reshape(x, tuple(s for i, s in enumerate(x.shape) if i not in axes))
 
 
 def unsqueeze(x: ArrayLike, axis: int) -> Tensor:
+    """A new axis of size 1 at `axis`, in [-ndim - 1, ndim] (PyTorch's and NumPy's range)."""
     x = _t(x)
-    a = axis % (x.ndim + 1)
+    if type(axis) is int and not -x.ndim - 1 <= axis <= x.ndim:
+        raise ShapeError(f"unsqueeze: axis {axis} is out of range for a tensor with {x.ndim} dimensions "
+                         f"{fmt_shape(x.shape)}; a new axis goes at {-x.ndim - 1}..{x.ndim}")
+    a = _axis(axis, x.ndim + 1, "unsqueeze")
     return reshape(x, x.shape[:a] + (1,) + x.shape[a:])
 
 
@@ -322,7 +358,7 @@ expand_dims = unsqueeze
 
 def broadcast_to(x: ArrayLike, *shape) -> Tensor:
     x = _t(x)
-    shape = _shape_arg(shape)
+    shape = shape_arg(shape, "broadcast_to")
     if shape == x.shape:
         return x
     return S.broadcast_to_p(x, shape=shape)
@@ -331,23 +367,24 @@ def broadcast_to(x: ArrayLike, *shape) -> Tensor:
 def expand(x: ArrayLike, *shape) -> Tensor:
     """PyTorch's expand: -1 keeps a size."""
     x = _t(x)
-    shape = _shape_arg(shape)
+    shape = shape_arg(shape, "expand", minimum=-1)
     lead = len(shape) - x.ndim
+    if lead < 0 or -1 in shape[:lead]:
+        raise ShapeError(f"expand: cannot expand {fmt_shape(x.shape)} to {fmt_shape(shape)} (-1 keeps an existing size, "
+                         "and the new leading sizes must be given)")
     shape = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(shape))
     return broadcast_to(x, shape)
 
 
 def sum_to(x: ArrayLike, *shape) -> Tensor:
-    return S.sum_to(_t(x), _shape_arg(shape))
+    return S.sum_to(_t(x), shape_arg(shape, "sum_to"))
 
 
 def concatenate(tensors: Sequence[ArrayLike], axis: int = 0, *, dim=None) -> Tensor:
     ts = [_t(t) for t in tensors]
     if not ts:
         raise ShapeError("concatenate: needs at least one tensor")
-    axis = _axis_arg(axis, dim)
-    normalize_axis(axis, ts[0].ndim, "concatenate")
-    return S.concatenate_p(*ts, axis=axis)
+    return S.concatenate_p(*ts, axis=_axis(_axis_arg(axis, dim), ts[0].ndim, "concatenate"))
 
 
 cat = concatenate
@@ -360,7 +397,7 @@ def stack(tensors: Sequence[ArrayLike], axis: int = 0, *, dim=None) -> Tensor:
     shapes = {t.shape for t in ts}
     if len(shapes) > 1:
         raise ShapeError(f"stack: all tensors must have the same shape, got {', '.join(fmt_shape(t.shape) for t in ts)}")
-    axis = _axis_arg(axis, dim)
+    axis = _axis(_axis_arg(axis, dim), ts[0].ndim + 1, "stack")
     return concatenate([unsqueeze(t, axis) for t in ts], axis)
 
 
@@ -387,18 +424,32 @@ def _is_basic(index) -> bool:
     return all(isinstance(i, (int, np.integer, slice)) or i is None or i is Ellipsis for i in items)
 
 
-def _normalize_index(index):
-    """Tensor indices become arrays; boolean masks become integer index arrays."""
+def _normalize_index(index, shape: tuple[int, ...]):
+    """Tensor indices become arrays; boolean masks become integer index arrays, after checking
+    that each mask has the shape of the axes it covers (NumPy's rule: a (2, 2) mask on (2, 3)
+    axes, or a mask longer than its axis, is an error, not a selection of other elements)."""
     items = index if isinstance(index, tuple) else (index,)
-    out = []
+    items = [i.data if isinstance(i, Tensor) else np.asarray(i) if isinstance(i, list) else i for i in items]
+    if not any(isinstance(i, np.ndarray) and i.dtype == bool and i.ndim for i in items):
+        return tuple(items)
+    used = builtins.sum(i.ndim if isinstance(i, np.ndarray) and i.dtype == bool else i is not None and i is not Ellipsis
+                        for i in items)
+    out, axis = [], 0
     for i in items:
-        if isinstance(i, Tensor):
-            i = i.data
-        if isinstance(i, list):
-            i = np.asarray(i)
-        if isinstance(i, np.ndarray) and i.dtype == bool:
+        if i is Ellipsis:
+            axis += len(shape) - used
+        elif isinstance(i, np.ndarray) and i.dtype == bool and i.ndim:
+            covered = shape[axis:axis + i.ndim]
+            if i.shape != covered:
+                axes = f"axis {axis} (size {covered[0]})" if i.ndim == 1 and covered else \
+                    f"axes {axis}-{axis + i.ndim - 1} (shape {fmt_shape(covered)})"
+                raise ShapeError(f"getitem: boolean mask {fmt_shape(i.shape)} does not match {axes} of the tensor "
+                                 f"{fmt_shape(shape)}")
             out.extend(np.nonzero(i))
+            axis += i.ndim
             continue
+        elif i is not None:
+            axis += 1
         out.append(i)
     return tuple(out)
 
@@ -406,7 +457,7 @@ def _normalize_index(index):
 def getitem(x: ArrayLike, index) -> Tensor:
     """x[index]: basic indexing is a `slice` (a view), integer arrays and masks a `take` (a gather)."""
     x = _t(x)
-    index = _normalize_index(index)
+    index = _normalize_index(index, x.shape)
     if _is_basic(index):
         return S.slice_p(x, index=index)
     return S.take_p(x, index=index)

@@ -5,26 +5,11 @@ shapes) raised here, before any array is touched. `nn.functional` does the maths
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 from autograd.errors import ShapeError, fmt_shape
 
-
-def ntuple(value: Any, n: int, name: str, op: str) -> tuple[int, ...]:
-    """An int or a sequence of n ints -> a tuple of n ints."""
-    if isinstance(value, Sequence) and not isinstance(value, str):
-        if len(value) == 1:
-            value = value[0]
-        elif len(value) != n:
-            raise ValueError(f"{op}: {name} must be an int or {n} ints, got {value!r}")
-        else:
-            return tuple(int(v) for v in value)
-    return (int(value),) * n
-
-
-def positive(values: tuple[int, ...], name: str, op: str, minimum: int = 1) -> None:
-    if any(v < minimum for v in values):
-        raise ValueError(f"{op}: {name} must be >= {minimum}, got {values}")
+from ._args import ntuple, positive  # the one home of argument checks
 
 
 def conv_padding(padding: Any, kernel: tuple[int, ...], stride: tuple[int, ...], dilation: tuple[int, ...],

@@ -17,6 +17,7 @@ from autograd.errors import DtypeError, ShapeError, fmt_shape
 from autograd.ops import shape as S
 from autograd.tensor import Tensor
 
+from . import _args as A
 from . import _conv as G
 
 ArrayLike = Any
@@ -26,18 +27,23 @@ def _t(x: ArrayLike) -> Tensor:
     return x if isinstance(x, Tensor) else ag.tensor(x)
 
 
-def _float(x: Tensor, op: str, what: str = "input") -> None:
-    if x.dtype.kind != "f":
-        raise DtypeError(f"{op}: {what} must be floating point, got {x.dtype} with shape {fmt_shape(x.shape)}")
-
-
 # --- linear and convolution -------------------------------------------------------------------------
 def linear(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None) -> Tensor:
     """input @ weight.T + bias, with weight (out_features, in_features) like PyTorch."""
     x, w = _t(input), _t(weight)
-    if w.ndim != 2 or x.ndim < 1 or x.shape[-1] != w.shape[1]:
+    if w.ndim != 2:
+        raise ShapeError(f"linear: weight must be 2-D (out_features, in_features), got {fmt_shape(w.shape)}")
+    if x.ndim < 1 or x.shape[-1] != w.shape[1]:
         raise ShapeError(f"linear: input {fmt_shape(x.shape)} has {x.shape[-1] if x.ndim else 0} features, "
-                         f"weight {fmt_shape(w.shape)} expects {w.shape[1] if w.ndim == 2 else '(out, in) weight'}")
+                         f"weight {fmt_shape(w.shape)} expects {w.shape[1]}")
+    A.floating(x, "linear")
+    A.same_dtype(x, w, "linear")
+    if bias is not None:
+        bias = _t(bias)
+        if bias.shape != (w.shape[0],):
+            raise ShapeError(f"linear: bias {fmt_shape(bias.shape)} must have shape ({w.shape[0]},), one per output "
+                             f"feature of weight {fmt_shape(w.shape)}")
+        A.same_dtype(x, bias, "linear", "bias")
     out = x @ S.transpose_p(w, axes=(1, 0))
     return out if bias is None else out + bias
 
@@ -72,20 +78,21 @@ def conv1d(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None, s
 
 def _conv(x: Tensor, w: Tensor, bias, stride, padding, dilation, groups: int, n: int, op: str) -> Tensor:
     G.check_spatial_input(x.shape, n, op)
-    _float(x, op)
-    _float(w, op, "weight")
+    A.floating(x, op)
+    A.same_dtype(x, w, op)
+    A.same_dtype(x, bias, op, "bias")
     if w.ndim != n + 2:
         raise ShapeError(f"{op}: weight must be {n + 2}-D (out_channels, in_channels/groups, kernel...), "
                          f"got {fmt_shape(w.shape)}")
     unbatched = x.ndim == n + 1
     if unbatched:
         x = ag.unsqueeze(x, 0)
-    kernel, stride = w.shape[2:], G.ntuple(stride, n, "stride", op)
-    dilation = G.ntuple(dilation, n, "dilation", op)
-    G.positive(stride, "stride", op)
-    G.positive(dilation, "dilation", op)
+    kernel, stride = w.shape[2:], A.geometry(stride, n, A.STRIDE, op)
+    dilation = A.geometry(dilation, n, A.DILATION, op)
+    A.conv_padding(padding, n, op)
+    groups = A.integer(groups, "groups", op, minimum=1)
     channels, out_channels = x.shape[1], w.shape[0]
-    if groups < 1 or channels % groups or out_channels % groups:
+    if channels % groups or out_channels % groups:
         raise ShapeError(f"{op}: groups={groups} must divide both the input channels ({channels}, input "
                          f"{fmt_shape(x.shape)}) and the output channels ({out_channels}, weight {fmt_shape(w.shape)})")
     if channels != w.shape[1] * groups:
@@ -206,13 +213,9 @@ def _conv2d_row_split(xt: Tensor, w: Tensor, kernel, stride, dilation, groups: i
 # --- pooling ------------------------------------------------------------------------------------------
 def _pool_args(x: Tensor, kernel_size, stride, padding, dilation, op: str):
     G.check_spatial_input(x.shape, 2, op)
-    kernel = G.ntuple(kernel_size, 2, "kernel_size", op)
-    stride = kernel if stride is None or (isinstance(stride, Sequence) and not stride) else G.ntuple(stride, 2, "stride", op)
-    padding, dilation = G.ntuple(padding, 2, "padding", op), G.ntuple(dilation, 2, "dilation", op)
-    G.positive(kernel, "kernel_size", op)
-    G.positive(stride, "stride", op)
-    G.positive(dilation, "dilation", op)
-    G.positive(padding, "padding", op, minimum=0)
+    kernel = A.geometry(kernel_size, 2, A.KERNEL, op)
+    stride = kernel if stride is None or (isinstance(stride, Sequence) and not stride) else A.geometry(stride, 2, A.STRIDE, op)
+    padding, dilation = A.geometry(padding, 2, A.PADDING, op), A.geometry(dilation, 2, A.DILATION, op)
     return kernel, stride, padding, dilation
 
 
@@ -266,6 +269,8 @@ def avg_pool2d(input: ArrayLike, kernel_size: Any, stride: Any = None, padding: 
                count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
     """Mean over each window; the divisor follows PyTorch (padding counted unless told otherwise,
     the ceil-mode overhang never)."""
+    if divisor_override is not None:
+        A.integer(divisor_override, "divisor_override", "avg_pool2d", minimum=1)
     x = _t(input)
     kernel, stride, padding, _ = _pool_args(x, kernel_size, stride, padding, 1, "avg_pool2d")
     out, pads = G.pool_geometry(x.shape, kernel, stride, padding, (1, 1), ceil_mode, "avg_pool2d")
@@ -296,6 +301,9 @@ def batch_norm(input: ArrayLike, running_mean: Any, running_var: Any, weight: Ar
     x = _t(input)
     if x.ndim < 2:
         raise ShapeError(f"batch_norm: expected at least 2-D input (batch, channels, ...), got {fmt_shape(x.shape)}")
+    A.floating(x, "batch_norm")
+    A.same_dtype(x, weight, "batch_norm")
+    A.same_dtype(x, bias, "batch_norm", "bias")
     c = x.shape[1]
     stat_shape = (1, c) + (1,) * (x.ndim - 2)
     for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
@@ -342,7 +350,10 @@ def layer_norm(input: ArrayLike, normalized_shape: int | Sequence[int], weight: 
                bias: ArrayLike | None = None, eps: float = 1e-5) -> Tensor:
     """Normalise over the trailing `normalized_shape` axes, then scale and shift elementwise."""
     x = _t(input)
-    shape = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+    shape = A.shape(normalized_shape, "normalized_shape", "layer_norm")
+    A.floating(x, "layer_norm")
+    A.same_dtype(x, weight, "layer_norm")
+    A.same_dtype(x, bias, "layer_norm", "bias")
     if x.shape[x.ndim - len(shape):] != shape or len(shape) > x.ndim:
         raise ShapeError(f"layer_norm: input {fmt_shape(x.shape)} does not end with normalized_shape {fmt_shape(shape)}")
     axes = tuple(range(x.ndim - len(shape), x.ndim))
@@ -356,11 +367,11 @@ def layer_norm(input: ArrayLike, normalized_shape: int | Sequence[int], weight: 
 # --- activations and elementwise --------------------------------------------------------------------
 def dropout(input: ArrayLike, p: float = 0.5, training: bool = True, rng: np.random.Generator | int | None = None) -> Tensor:
     """Inverted dropout: zero each element with probability p, scale the rest by 1/(1-p)."""
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout: probability has to be between 0 and 1, but got {p}")
+    p = A.probability(p, "p", "dropout")
     x = _t(input)
     if not training or p == 0.0:
         return x
+    A.floating(x, "dropout")
     if p == 1.0:
         return x * 0.0
     keep = as_generator(rng).random(x.shape) >= p
@@ -462,19 +473,11 @@ def flatten(input: ArrayLike, start_dim: int = 1, end_dim: int = -1) -> Tensor:
 
 
 # --- losses ---------------------------------------------------------------------------------------------
-_REDUCTIONS = ("mean", "sum", "none")
-
-
 def _reduce(loss: Tensor, reduction: str, op: str) -> Tensor:
-    _check_reduction(reduction, op)
+    A.reduction(reduction, op)
     if reduction == "none":
         return loss
     return ag.sum(loss) if reduction == "sum" else ag.mean(loss)
-
-
-def _check_reduction(reduction: str, op: str) -> None:
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
 
 def _class_targets(x: Tensor, target: Any, ignore_index: int, op: str) -> np.ndarray:
@@ -498,7 +501,7 @@ def _class_targets(x: Tensor, target: Any, ignore_index: int, op: str) -> np.nda
 
 
 def _check_logits(x: Tensor, op: str) -> None:
-    _float(x, op)
+    A.floating(x, op)
     if x.ndim == 0:
         raise ShapeError(f"{op}: input must have a class axis, got a scalar")
     if x.size == 0:
@@ -537,7 +540,7 @@ def nll_loss(input: ArrayLike, target: Any, weight: Any = None, reduction: str =
     """-weight[t] * input[t] per element; 'mean' divides by the summed weights of non-ignored targets."""
     x = _t(input)
     _check_logits(x, "nll_loss")
-    _check_reduction(reduction, "nll_loss")
+    A.reduction(reduction, "nll_loss")
     return _nll(x, _class_targets(x, target, ignore_index, "nll_loss"), weight, reduction, ignore_index, "nll_loss")
 
 
@@ -549,7 +552,9 @@ def _nll(logp: Tensor, y: np.ndarray, weight: Any, reduction: str, ignore_index:
     if reduction == "none":
         return -_pick(logp, y, coef)
     total_weight = coef.sum()
-    scale = 1.0 if reduction == "sum" else (1.0 / total_weight if total_weight else math.nan)
+    if reduction == "mean" and not total_weight:  # every target ignored: NaN, zero gradient (PyTorch)
+        return ag.sum(logp * _target_weights(logp, y, coef)) + math.nan
+    scale = 1.0 if reduction == "sum" else 1.0 / total_weight
     return ag.sum(logp * _target_weights(logp, y, -scale * coef))  # one multiply, one sum
 
 
@@ -560,9 +565,8 @@ def cross_entropy(input: ArrayLike, target: Any, weight: Any = None, reduction: 
     x = _t(input)
     op = "cross_entropy"
     _check_logits(x, op)
-    _check_reduction(reduction, op)
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {label_smoothing}")
+    A.reduction(reduction, op)
+    A.probability(label_smoothing, "label_smoothing", op)
     class_axis = 1 if x.ndim >= 2 else 0
     n_classes = x.shape[class_axis]
     logp = ag.log_softmax(x, class_axis)
@@ -582,7 +586,7 @@ def cross_entropy(input: ArrayLike, target: Any, weight: Any = None, reduction: 
     smooth = smooth * keep.astype(x.dtype)
     if reduction == "mean":
         denom = w[y[keep]].sum() if weight is not None else keep.sum()
-        smooth = ag.sum(smooth) * (1.0 / denom if denom else math.nan)
+        smooth = ag.sum(smooth) * (1.0 / denom) if denom else ag.sum(smooth) + math.nan
     elif reduction == "sum":
         smooth = ag.sum(smooth)
     return nll * (1 - label_smoothing) + smooth * (label_smoothing / n_classes)
@@ -608,7 +612,7 @@ def binary_cross_entropy_with_logits(input: ArrayLike, target: ArrayLike, weight
     x = _t(input)
     op = "binary_cross_entropy_with_logits"
     _check_same_shape(x, target, op)
-    _check_reduction(reduction, op)
+    A.reduction(reduction, op)
     a = ag.where(x.data >= 0, x, -x)  # |x| with gradient sign(x) and 1 at 0, so softplus'(0) is exact
     softplus_neg = ag.relu(-x) + ag.log(1.0 + ag.exp(-a))
     log_weight = 1.0 if pos_weight is None else (pos_weight - 1.0) * target + 1.0
@@ -624,7 +628,7 @@ def binary_cross_entropy(input: ArrayLike, target: ArrayLike, weight: ArrayLike 
     x = _t(input)
     op = "binary_cross_entropy"
     _check_same_shape(x, target, op)
-    _check_reduction(reduction, op)
+    A.reduction(reduction, op)
     if x.size and (x.data.min() < 0 or x.data.max() > 1):
         raise ValueError(f"{op}: input values must be probabilities in [0, 1] (use binary_cross_entropy_with_logits "
                          "for logits)")

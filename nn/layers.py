@@ -15,6 +15,7 @@ from autograd.errors import ShapeError, fmt_shape
 from autograd.graph import mark_modified
 from autograd.tensor import DEFAULT_FLOAT, Tensor
 
+from . import _args as A
 from . import functional as F
 from . import init
 from .module import Module, Parameter
@@ -22,18 +23,19 @@ from .module import Module, Parameter
 Rng = np.random.Generator | int | None
 
 
-def _ntuple(value: Any, n: int) -> tuple:
-    if isinstance(value, str):
-        return value  # type: ignore[return-value]  (padding='same'/'valid')
-    if isinstance(value, Sequence):
-        if len(value) != n:
-            raise ValueError(f"expected an int or {n} values, got {value!r}")
-        return tuple(int(v) for v in value)
-    return (int(value),) * n
-
-
 def _empty(*shape: int) -> Parameter:
     return Parameter(np.empty(shape, dtype=DEFAULT_FLOAT))
+
+
+def _add_weight_and_bias(layer: Module, weight_shape: tuple[int, ...], bias: bool, rng: Rng) -> None:
+    """Linear's and Conv's parameters: weight of `weight_shape`, bias (out,) or None, then
+    `reset_parameters`."""
+    layer.weight = _empty(*weight_shape)
+    if bias:
+        layer.bias = _empty(weight_shape[0])
+    else:
+        layer.register_parameter("bias", None)
+    layer.reset_parameters(rng)
 
 
 def _reset_weight_and_bias(weight: Parameter, bias: Parameter | None, rng: Rng) -> None:
@@ -52,14 +54,9 @@ class Linear(Module):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *, rng: Rng = None) -> None:
         super().__init__()
-        self.in_features = in_features
-        self.out_features = out_features
-        self.weight = _empty(out_features, in_features)
-        if bias:
-            self.bias = _empty(out_features)
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters(rng)
+        self.in_features = A.integer(in_features, "in_features", "Linear", minimum=0)
+        self.out_features = A.integer(out_features, "out_features", "Linear", minimum=0)
+        _add_weight_and_bias(self, (self.out_features, self.in_features), bias, rng)
 
     def reset_parameters(self, rng: Rng = None) -> None:
         _reset_weight_and_bias(self.weight, self.bias, rng)
@@ -80,28 +77,18 @@ class _ConvNd(Module):
                  dilation: Any = 1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros", *,
                  rng: Rng = None) -> None:
         super().__init__()
-        if groups <= 0 or in_channels % groups or out_channels % groups:
-            raise ValueError(
-                f"{type(self).__name__}: in_channels ({in_channels}) and out_channels ({out_channels}) must both "
-                f"be divisible by groups ({groups})"
-            )
+        name, n = type(self).__name__, self._dims
+        self.in_channels = A.integer(in_channels, "in_channels", name, minimum=1)
+        self.out_channels = A.integer(out_channels, "out_channels", name, minimum=1)
+        self.groups = A.groups(groups, in_channels, out_channels, name)
+        self.kernel_size = A.geometry(kernel_size, n, A.KERNEL, name)
+        self.stride = A.geometry(stride, n, A.STRIDE, name)
+        self.padding = A.conv_padding(padding, n, name)
+        self.dilation = A.geometry(dilation, n, A.DILATION, name)
         if padding_mode != "zeros":
-            raise NotImplementedError(f"{type(self).__name__}: padding_mode={padding_mode!r}; only 'zeros' is supported")
-        n = self._dims
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.kernel_size = _ntuple(kernel_size, n)
-        self.stride = _ntuple(stride, n)
-        self.padding = _ntuple(padding, n)
-        self.dilation = _ntuple(dilation, n)
-        self.groups = groups
+            raise NotImplementedError(f"{name}: padding_mode={padding_mode!r}; only 'zeros' is supported")
         self.padding_mode = padding_mode
-        self.weight = _empty(out_channels, in_channels // groups, *self.kernel_size)
-        if bias:
-            self.bias = _empty(out_channels)
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters(rng)
+        _add_weight_and_bias(self, (out_channels, in_channels // groups) + self.kernel_size, bias, rng)
 
     def reset_parameters(self, rng: Rng = None) -> None:
         _reset_weight_and_bias(self.weight, self.bias, rng)
@@ -139,16 +126,30 @@ class Conv1d(_ConvNd):
 
 
 # --- pooling ---------------------------------------------------------------------------------------
-class MaxPool2d(Module):
-    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
-                 return_indices: bool = False, ceil_mode: bool = False) -> None:
+class _Pool2d(Module):
+    """Shared bookkeeping of the pooling layers: the geometry is checked when the layer is made and
+    kept as given (like PyTorch's); a missing stride is the kernel size."""
+
+    def __init__(self, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool) -> None:
         super().__init__()
+        name = type(self).__name__
+        A.geometry(kernel_size, 2, A.KERNEL, name)
+        if stride is not None:
+            A.geometry(stride, 2, A.STRIDE, name)
+        A.geometry(padding, 2, A.PADDING, name)
+        A.geometry(dilation, 2, A.DILATION, name)
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
         self.padding = padding
+        self.ceil_mode = ceil_mode
+
+
+class MaxPool2d(_Pool2d):
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+                 return_indices: bool = False, ceil_mode: bool = False) -> None:
+        super().__init__(kernel_size, stride, padding, dilation, ceil_mode)
         self.dilation = dilation
         self.return_indices = return_indices
-        self.ceil_mode = ceil_mode
 
     def forward(self, input: Tensor) -> Tensor:
         return F.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation,
@@ -159,14 +160,12 @@ class MaxPool2d(Module):
                 f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
 
 
-class AvgPool2d(Module):
+class AvgPool2d(_Pool2d):
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
                  count_include_pad: bool = True, divisor_override: int | None = None) -> None:
-        super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride if stride is not None else kernel_size
-        self.padding = padding
-        self.ceil_mode = ceil_mode
+        super().__init__(kernel_size, stride, padding, 1, ceil_mode)
+        if divisor_override is not None:
+            A.integer(divisor_override, "divisor_override", "AvgPool2d", minimum=1)
         self.count_include_pad = count_include_pad
         self.divisor_override = divisor_override
 
@@ -188,9 +187,10 @@ class _BatchNorm(Module):
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
                  track_running_stats: bool = True, *, bias: bool = True) -> None:
         super().__init__()
-        self.num_features = num_features
-        self.eps = eps
-        self.momentum = momentum
+        name = type(self).__name__
+        self.num_features = A.integer(num_features, "num_features", name, minimum=1)
+        self.eps = A.positive_number(eps, "eps", name)
+        self.momentum = momentum if momentum is None else A.probability(momentum, "momentum", name)
         self.affine = affine
         self.track_running_stats = track_running_stats
         if affine:
@@ -272,10 +272,8 @@ class LayerNorm(Module):
     def __init__(self, normalized_shape: int | Sequence[int], eps: float = 1e-5, elementwise_affine: bool = True,
                  bias: bool = True) -> None:
         super().__init__()
-        if isinstance(normalized_shape, int):
-            normalized_shape = (normalized_shape,)
-        self.normalized_shape = tuple(int(s) for s in normalized_shape)
-        self.eps = eps
+        self.normalized_shape = A.shape(normalized_shape, "normalized_shape", "LayerNorm")
+        self.eps = A.positive_number(eps, "eps", "LayerNorm")
         self.elementwise_affine = elementwise_affine
         if elementwise_affine:
             self.weight = Parameter(np.ones(self.normalized_shape, dtype=DEFAULT_FLOAT))
@@ -301,9 +299,7 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5, inplace: bool = False, *, rng: Rng = None) -> None:
         super().__init__()
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
-        self.p = p
+        self.p = A.probability(p, "p", "Dropout")
         self.inplace = inplace
         # a seed becomes one Generator now, so successive calls draw different masks
         self.rng = None if rng is None else init.get_generator(rng)
@@ -377,6 +373,8 @@ class Tanh(Module):
 class GELU(Module):
     def __init__(self, approximate: str = "none") -> None:
         super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
         self.approximate = approximate
 
     def forward(self, input: Tensor) -> Tensor:
@@ -407,9 +405,7 @@ class LogSoftmax(Softmax):
 class _Loss(Module):
     def __init__(self, reduction: str = "mean") -> None:
         super().__init__()
-        if reduction not in ("mean", "sum", "none"):
-            raise ValueError(f"{type(self).__name__}: reduction={reduction!r} is not one of 'mean', 'sum', 'none'")
-        self.reduction = reduction
+        self.reduction = A.reduction(reduction, type(self).__name__)
 
 
 class _WeightedLoss(_Loss):
@@ -426,8 +422,8 @@ class CrossEntropyLoss(_WeightedLoss):
     def __init__(self, weight: Any = None, *, ignore_index: int = -100, reduction: str = "mean",
                  label_smoothing: float = 0.0) -> None:
         super().__init__(weight, reduction)
-        self.ignore_index = ignore_index
-        self.label_smoothing = label_smoothing
+        self.ignore_index = A.integer(ignore_index, "ignore_index", "CrossEntropyLoss")
+        self.label_smoothing = A.probability(label_smoothing, "label_smoothing", "CrossEntropyLoss")
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
         return F.cross_entropy(input, target, weight=self.weight, reduction=self.reduction,

@@ -13,13 +13,17 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .optimizer import Optimizer, ParamsT, check_eps, check_lr, check_weight_decay, ema_square_
+from . import _args as A
+from .optimizer import Optimizer, ParamsT, ema_square_
 
 
 class Adam(Optimizer):
     """`Adam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, maximize=False)`."""
 
     _decoupled = False  # AdamW flips this: weight decay shrinks p instead of adding to the gradient
+    _ranges = {"lr": A.LR, "betas": A.UNIT_HALF_OPEN, "eps": A.NON_NEGATIVE, "weight_decay": A.NON_NEGATIVE}
+    _state_required = ("step", "exp_avg", "exp_avg_sq")
+    _state_arrays = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
 
     def __init__(
         self,
@@ -31,21 +35,15 @@ class Adam(Optimizer):
         amsgrad: bool = False,
         maximize: bool = False,
     ) -> None:
-        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
-                        maximize=maximize)
+        betas = tuple(betas) if isinstance(betas, (list, tuple)) else betas  # anything else: _validate says so
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize)
         super().__init__(params, defaults)
 
     def _validate(self, options: Mapping[str, Any]) -> None:
-        who = type(self).__name__
-        check_lr(who, options["lr"])
-        check_eps(who, options["eps"])
         betas = options["betas"]
-        if len(betas) != 2:
-            raise ValueError(f"{who}: betas must be a pair (beta1, beta2), got {betas!r}")
-        for i, beta in enumerate(betas):
-            if not 0.0 <= beta < 1.0:
-                raise ValueError(f"{who}: invalid beta parameter at index {i}: {beta}")
-        check_weight_decay(who, options["weight_decay"])
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"{type(self).__name__}: betas must be a pair (beta1, beta2), got {betas!r}")
+        super()._validate(options | {"betas": tuple(betas)})
 
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
         lr, eps, weight_decay = float(group["lr"]), float(group["eps"]), float(group["weight_decay"])

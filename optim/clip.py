@@ -8,14 +8,17 @@ import numpy as np
 
 from autograd import Tensor
 
+from . import _args as A
+
 ParamsOrTensor = Tensor | Iterable[Tensor]
 
 
-def _grads(parameters: ParamsOrTensor) -> list[np.ndarray]:
+def _grads(parameters: ParamsOrTensor, who: str) -> list[np.ndarray]:
     """The writable gradient arrays of the parameters that have one."""
-    params = [parameters] if isinstance(parameters, Tensor) else list(parameters)
     grads = []
-    for p in params:
+    for i, p in enumerate(A.params(who, parameters, "parameters")):
+        if not isinstance(p, Tensor):
+            raise TypeError(f"{who}: parameters must be Tensors, but item {i} is {type(p).__name__}")
         if p.grad is None:
             continue
         g = p.grad
@@ -28,8 +31,9 @@ def _grads(parameters: ParamsOrTensor) -> list[np.ndarray]:
 
 def clip_grad_value_(parameters: ParamsOrTensor, clip_value: float) -> None:
     """Clamp every gradient element into [-clip_value, clip_value]."""
-    clip_value = float(clip_value)
-    for g in _grads(parameters):
+    who = "clip_grad_value_"
+    clip_value = A.number(who, "clip_value", clip_value, A.NON_NEGATIVE_OR_INF)
+    for g in _grads(parameters, who):
         np.clip(g, -clip_value, clip_value, out=g)
 
 
@@ -59,8 +63,11 @@ def clip_grad_norm_(
     Returns the joint norm before clipping as a 0-d float32 Tensor (like torch: the norm of the
     per-parameter norms). Gradients are left alone when the norm is already small enough.
     """
-    max_norm, norm_type = float(max_norm), float(norm_type)
-    grads = _grads(parameters)
+    who = "clip_grad_norm_"
+    max_norm = A.number(who, "max_norm", max_norm, A.NON_NEGATIVE_OR_INF)
+    norm_type = A.number(who, "norm_type", float(norm_type) if norm_type in ("inf", "-inf") else norm_type,
+                         A.ANY_OR_INF)
+    grads = _grads(parameters, who)
     if not grads:
         return Tensor._make(np.asarray(0.0, dtype=np.float32))
     norms = np.array([_norm(g, norm_type) for g in grads], dtype=np.float64)

@@ -17,6 +17,7 @@ from bisect import bisect_right
 from collections import Counter
 from typing import Any, Callable, Sequence
 
+from . import _args as A
 from .optimizer import Optimizer
 
 
@@ -28,6 +29,7 @@ class LRScheduler:
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"{type(self).__name__}: {type(optimizer).__name__} is not an Optimizer")
+        last_epoch = A.integer(type(self).__name__, "last_epoch", last_epoch, minimum=-1)
         self.optimizer = optimizer
         if last_epoch == -1:
             for group in optimizer.param_groups:
@@ -110,6 +112,9 @@ class LambdaLR(LRScheduler):
             self.lr_lambdas = list(lr_lambda)
         else:
             self.lr_lambdas = [lr_lambda] * n
+        for fn in self.lr_lambdas:
+            if not callable(fn):
+                raise TypeError(f"LambdaLR: lr_lambda must be a function of the epoch, got {type(fn).__name__} {fn!r}")
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
@@ -136,10 +141,8 @@ class StepLR(LRScheduler):
     """Multiply the rate by `gamma` every `step_size` epochs."""
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1) -> None:
-        if int(step_size) != step_size or step_size <= 0:
-            raise ValueError(f"StepLR: step_size must be a positive integer, got {step_size}")
-        self.step_size = int(step_size)
-        self.gamma = gamma
+        self.step_size = A.integer("StepLR", "step_size", step_size, minimum=1)
+        self.gamma = A.number("StepLR", "gamma", gamma, A.POSITIVE)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
@@ -156,8 +159,8 @@ class MultiStepLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, milestones: Sequence[int], gamma: float = 0.1,
                  last_epoch: int = -1) -> None:
-        self.milestones = Counter(milestones)
-        self.gamma = gamma
+        self.milestones = Counter(A.integer("MultiStepLR", "each milestone", m, minimum=0) for m in milestones)
+        self.gamma = A.number("MultiStepLR", "gamma", gamma, A.POSITIVE)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
@@ -174,7 +177,7 @@ class ExponentialLR(LRScheduler):
     """Multiply the rate by `gamma` every epoch."""
 
     def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1) -> None:
-        self.gamma = gamma
+        self.gamma = A.number("ExponentialLR", "gamma", gamma, A.POSITIVE)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
@@ -193,10 +196,8 @@ class CosineAnnealingLR(LRScheduler):
     """
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1) -> None:
-        if T_max <= 0:
-            raise ValueError(f"CosineAnnealingLR: T_max must be positive, got {T_max}")
-        self.T_max = T_max
-        self.eta_min = eta_min
+        self.T_max = A.integer("CosineAnnealingLR", "T_max", T_max, minimum=1)
+        self.eta_min = A.number("CosineAnnealingLR", "eta_min", eta_min, A.NON_NEGATIVE)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
@@ -230,13 +231,9 @@ class LinearLR(LRScheduler):
         total_iters: int = 5,
         last_epoch: int = -1,
     ) -> None:
-        if not 0 < start_factor <= 1.0:
-            raise ValueError(f"LinearLR: start_factor must be in (0, 1], got {start_factor}")
-        if not 0 <= end_factor <= 1.0:
-            raise ValueError(f"LinearLR: end_factor must be in [0, 1], got {end_factor}")
-        self.start_factor = start_factor
-        self.end_factor = end_factor
-        self.total_iters = total_iters
+        self.start_factor = A.number("LinearLR", "start_factor", start_factor, A.UNIT_OPEN_LOW)
+        self.end_factor = A.number("LinearLR", "end_factor", end_factor, A.UNIT)
+        self.total_iters = A.integer("LinearLR", "total_iters", total_iters, minimum=1)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
@@ -274,6 +271,7 @@ class SequentialLR(LRScheduler):
                     f"SequentialLR expects all schedulers to belong to the same optimizer, but scheduler {i} "
                     f"({type(s).__name__}) has another one"
                 )
+        milestones = [A.integer("SequentialLR", "each milestone", m, minimum=0) for m in milestones]
         if len(milestones) != len(schedulers) - 1:
             raise ValueError(
                 f"SequentialLR expects one milestone fewer than schedulers, got {len(schedulers)} schedulers and "
@@ -340,24 +338,23 @@ class ReduceLROnPlateau(LRScheduler):
         min_lr: float | Sequence[float] = 0,
         eps: float = 1e-8,
     ) -> None:
-        if factor >= 1.0:
-            raise ValueError(f"ReduceLROnPlateau: factor should be < 1.0, got {factor}")
+        who = "ReduceLROnPlateau"
+        self.factor = A.number(who, "factor", factor, A.UNIT_HALF_OPEN)
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"ReduceLROnPlateau: {type(optimizer).__name__} is not an Optimizer")
-        self.factor = factor
         self.optimizer = optimizer
         n = len(optimizer.param_groups)
         if isinstance(min_lr, (list, tuple)):
             if len(min_lr) != n:
                 raise ValueError(f"ReduceLROnPlateau: expected {n} min_lrs (one per param group), got {len(min_lr)}")
             self.default_min_lr = None
-            self.min_lrs = list(min_lr)
+            self.min_lrs = [A.number(who, "min_lr", v, A.NON_NEGATIVE, index=i) for i, v in enumerate(min_lr)]
         else:
-            self.default_min_lr = min_lr
-            self.min_lrs = [min_lr] * n
-        self.patience = patience
-        self.cooldown = cooldown
-        self.eps = eps
+            self.default_min_lr = A.number(who, "min_lr", min_lr, A.NON_NEGATIVE)
+            self.min_lrs = [self.default_min_lr] * n
+        self.patience = A.integer(who, "patience", patience, minimum=0)
+        self.cooldown = A.integer(who, "cooldown", cooldown, minimum=0)
+        self.eps = A.number(who, "eps", eps, A.NON_NEGATIVE)
         self.last_epoch = 0
         self._last_lr = self._group_lrs()
         self._init_is_better(mode, threshold, threshold_mode)
@@ -370,7 +367,7 @@ class ReduceLROnPlateau(LRScheduler):
             raise ValueError(f"ReduceLROnPlateau: threshold mode {threshold_mode!r} is unknown (expected 'rel' or 'abs')")
         self.mode_worse = math.inf if mode == "min" else -math.inf
         self.mode = mode
-        self.threshold = threshold
+        self.threshold = A.number("ReduceLROnPlateau", "threshold", threshold, A.NON_NEGATIVE)
         self.threshold_mode = threshold_mode
 
     def _reset(self) -> None:

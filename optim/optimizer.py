@@ -21,6 +21,8 @@ from autograd import Tensor, enable_grad, no_grad
 from autograd.graph import mark_modified
 from autograd.errors import ShapeError, fmt_shape
 
+from . import _args as A
+
 ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
 
 
@@ -34,29 +36,17 @@ def ema_square_(avg: np.ndarray, g: np.ndarray, decay: float) -> np.ndarray:
     return tmp
 
 
-def _check(ok: bool, who: str, message: str) -> None:
-    if not ok:
-        raise ValueError(f"{who}: {message}")
-
-
-def check_lr(who: str, lr: float) -> None:
-    _check(lr >= 0.0, who, f"invalid learning rate: {lr}")
-
-
-def check_eps(who: str, eps: float) -> None:
-    _check(eps >= 0.0, who, f"invalid epsilon value: {eps}")
-
-
-def check_weight_decay(who: str, weight_decay: float) -> None:
-    _check(weight_decay >= 0.0, who, f"invalid weight_decay value: {weight_decay}")
-
-
-def check_momentum(who: str, momentum: float) -> None:
-    _check(momentum >= 0.0, who, f"invalid momentum value: {momentum}")
-
-
 class Optimizer:
-    """Base of every optimizer: holds `param_groups` (dicts of params + options) and `state`."""
+    """Base of every optimizer: holds `param_groups` (dicts of params + options) and `state`.
+
+    A subclass declares its numeric hyperparameters in `_ranges` (name -> allowed range; a tuple
+    value such as Adam's betas is checked item by item), and its per-parameter state in
+    `_state_required` (keys a non-empty state must have) and `_state_arrays` (keys holding arrays
+    of the parameter's shape), so that options and checkpoints are checked in one place."""
+
+    _ranges: dict[str, A.Range] = {"lr": A.LR}
+    _state_required: tuple[str, ...] = ()
+    _state_arrays: tuple[str, ...] = ()
 
     def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
         self.defaults = dict(defaults)
@@ -68,7 +58,7 @@ class Optimizer:
                 f"{type(self).__name__}: params should be an iterable of Tensors or of dicts, but got a Tensor "
                 "(wrap it in a list: [param])"
             )
-        groups = list(params)
+        groups = A.params(type(self).__name__, params)
         if not groups:
             raise ValueError(f"{type(self).__name__} got an empty parameter list")
         if not isinstance(groups[0], dict):
@@ -78,7 +68,18 @@ class Optimizer:
 
     # --- hooks for subclasses -----------------------------------------------------------------
     def _validate(self, options: Mapping[str, Any]) -> None:
-        """Raise ValueError naming the optimizer for bad hyperparameters (defaults and each group)."""
+        """Raise TypeError/ValueError naming the optimizer for bad hyperparameters (defaults and each
+        group, also when loaded from a state dict). Subclasses add rules that tie options together."""
+        who = type(self).__name__
+        for name, where in self._ranges.items():
+            if name not in options:
+                continue
+            value = options[name]
+            if isinstance(value, tuple):
+                for i, v in enumerate(value):
+                    A.number(who, name, v, where, index=i)
+            else:
+                A.number(who, name, value, where)
 
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
         raise NotImplementedError(f"{type(self).__name__} does not implement _update")
@@ -93,11 +94,9 @@ class Optimizer:
         params = group.get("params")
         if params is None:
             raise ValueError(f"{who}: a param group needs a 'params' entry")
-        if isinstance(params, Tensor):
-            params = [params]
-        elif isinstance(params, set):
+        if isinstance(params, set):
             raise TypeError(f"{who}: optimizer parameters need to be an ordered collection, not a set")
-        params = list(params)
+        params = A.params(who, params, "the group's 'params'")
         for i, p in enumerate(params):
             if not isinstance(p, Tensor):
                 raise TypeError(f"{who} can only optimize Tensors, but param {i} of the group is {type(p).__name__}")
@@ -186,11 +185,22 @@ class Optimizer:
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        """Restore options and state saved by `state_dict()`; arrays are copied into the parameters' dtypes."""
+        """Restore options and state saved by `state_dict()`; arrays are copied into the parameters' dtypes.
+
+        Everything is checked before anything changes (no partial load): group and parameter counts,
+        indices, option values, and each parameter's state (the keys this optimizer's step needs,
+        array shapes, the step count), so a bad checkpoint fails here and not inside `step()`."""
         who = f"{type(self).__name__}.load_state_dict"
-        if "state" not in state_dict or "param_groups" not in state_dict:
-            raise KeyError(f"{who}: expected a dict with 'state' and 'param_groups', got keys {sorted(state_dict)}")
-        saved_groups = state_dict["param_groups"]
+        if not isinstance(state_dict, Mapping) or "state" not in state_dict or "param_groups" not in state_dict:
+            keys = sorted(state_dict) if isinstance(state_dict, Mapping) else type(state_dict).__name__
+            raise KeyError(f"{who}: expected a dict with 'state' and 'param_groups', got keys {keys}")
+        saved_groups, saved_state = state_dict["param_groups"], state_dict["state"]
+        if not isinstance(saved_groups, (list, tuple)) or not all(
+                isinstance(g, Mapping) and isinstance(g.get("params"), (list, tuple)) for g in saved_groups):
+            raise ValueError(f"{who}: 'param_groups' must be a list of dicts, each with a 'params' list of indices")
+        if not isinstance(saved_state, Mapping):
+            raise ValueError(f"{who}: 'state' must be a dict {{parameter index: {{name: value}}}}, got "
+                             f"{type(saved_state).__name__}")
         if len(saved_groups) != len(self.param_groups):
             raise ValueError(
                 f"{who}: loaded state dict has {len(saved_groups)} parameter groups, this optimizer has "
@@ -203,24 +213,17 @@ class Optimizer:
                     f"{who}: parameter group {i} has {len(saved['params'])} parameters in the loaded state dict "
                     f"but {len(group['params'])} in this optimizer"
                 )
-            by_index.update(zip(saved["params"], group["params"]))
+            for k, p in zip(saved["params"], group["params"]):
+                k = A.integer(who, f"parameter index in group {i}", k, minimum=0)
+                if k in by_index:
+                    raise ValueError(f"{who}: parameter index {k} is listed twice in 'param_groups'")
+                by_index[k] = p
         new_state: dict[Tensor, dict[str, Any]] = {}
-        for k, values in state_dict["state"].items():
-            p = by_index.get(int(k))
+        for k, values in saved_state.items():
+            p = by_index.get(k if isinstance(k, (int, np.integer)) else _int_or_none(k))
             if p is None:
-                raise ValueError(f"{who}: state for parameter index {k}, which no parameter group lists")
-            entry = {}
-            for name, v in values.items():
-                if isinstance(v, (np.ndarray, Tensor)):
-                    arr = np.asarray(v.data if isinstance(v, Tensor) else v)
-                    if arr.ndim and arr.shape != p.shape:
-                        raise ShapeError(
-                            f"{who}: state '{name}' of parameter {k} has shape {fmt_shape(arr.shape)}, the parameter "
-                            f"has shape {fmt_shape(p.shape)}"
-                        )
-                    v = arr.astype(p.dtype) if arr.ndim else arr.copy()
-                entry[name] = v
-            new_state[p] = entry
+                raise ValueError(f"{who}: state for parameter index {k!r}, which no parameter group lists")
+            new_state[p] = self._checked_state(who, k, p, values)
         merged = [
             group | {k: v for k, v in saved.items() if k != "params"}
             for group, saved in zip(self.param_groups, saved_groups)
@@ -231,6 +234,34 @@ class Optimizer:
             group.update(options)
         self.state = new_state
 
+    def _checked_state(self, who: str, k: Any, p: Tensor, values: Any) -> dict[str, Any]:
+        """One parameter's saved state, checked against what `_update` reads, with arrays copied."""
+        if not isinstance(values, Mapping):
+            raise ValueError(f"{who}: state of parameter {k} must be a dict, got {type(values).__name__}")
+        missing = [name for name in self._state_required if name not in values]
+        if values and missing:
+            raise ValueError(f"{who}: state of parameter {k} lacks {', '.join(map(repr, missing))} (has "
+                             f"{sorted(values)}); {type(self).__name__} needs {list(self._state_required)}")
+        entry = {}
+        for name, v in values.items():
+            if name == "step":
+                step = np.asarray(v.data if isinstance(v, Tensor) else v)
+                if step.shape != () or step.dtype.kind not in "iuf" or not (step >= 0 and step == np.floor(step)):
+                    raise ValueError(f"{who}: state 'step' of parameter {k} must be a whole number >= 0, got {v!r}")
+                v = step.copy() if isinstance(v, (np.ndarray, Tensor)) else v
+            elif isinstance(v, (np.ndarray, Tensor)) or name in self._state_arrays:
+                arr = np.asarray(v.data if isinstance(v, Tensor) else v)
+                if arr.dtype.kind not in "iuf":
+                    raise ValueError(f"{who}: state '{name}' of parameter {k} must be a numeric array, got {arr.dtype}")
+                if arr.shape != p.shape and (arr.ndim or name in self._state_arrays):
+                    raise ShapeError(
+                        f"{who}: state '{name}' of parameter {k} has shape {fmt_shape(arr.shape)}, the parameter "
+                        f"has shape {fmt_shape(p.shape)}"
+                    )
+                v = arr.astype(p.dtype) if arr.ndim or name in self._state_arrays else arr.copy()
+            entry[name] = v
+        return entry
+
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
         for i, group in enumerate(self.param_groups):
@@ -238,6 +269,14 @@ class Optimizer:
             lines.extend(f"    {k}: {v}" for k, v in sorted(group.items()) if k != "params")
         lines.append(")")
         return "\n".join(lines)
+
+
+def _int_or_none(k: Any) -> int | None:
+    """A state key saved as text ('0', as JSON would) -> 0; anything else -> None."""
+    try:
+        return int(k)
+    except (TypeError, ValueError):
+        return None
 
 
 def _copy(v: Any) -> Any:

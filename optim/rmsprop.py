@@ -8,15 +8,21 @@ PyTorch's update, per parameter with gradient g (negated when `maximize`):
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
-from .optimizer import Optimizer, ParamsT, check_eps, check_lr, check_momentum, check_weight_decay, ema_square_
+from . import _args as A
+from .optimizer import Optimizer, ParamsT, ema_square_
 
 
 class RMSprop(Optimizer):
     """`RMSprop(params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False, maximize=False)`."""
+
+    _ranges = {"lr": A.LR, "alpha": A.UNIT, "eps": A.NON_NEGATIVE, "weight_decay": A.NON_NEGATIVE,
+               "momentum": A.NON_NEGATIVE}
+    _state_required = ("step", "square_avg")
+    _state_arrays = ("square_avg", "momentum_buffer", "grad_avg")
 
     def __init__(
         self,
@@ -32,14 +38,6 @@ class RMSprop(Optimizer):
         defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
                         centered=centered, maximize=maximize)
         super().__init__(params, defaults)
-
-    def _validate(self, options: Mapping[str, Any]) -> None:
-        check_lr("RMSprop", options["lr"])
-        check_eps("RMSprop", options["eps"])
-        check_momentum("RMSprop", options["momentum"])
-        check_weight_decay("RMSprop", options["weight_decay"])
-        if not options["alpha"] >= 0.0:
-            raise ValueError(f"RMSprop: invalid alpha value: {options['alpha']}")
 
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
         lr, alpha, eps = float(group["lr"]), float(group["alpha"]), float(group["eps"])

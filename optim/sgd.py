@@ -12,11 +12,13 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .optimizer import Optimizer, ParamsT, check_lr, check_momentum, check_weight_decay
+from . import _args as A
+from .optimizer import Optimizer, ParamsT
 
 
 class SGD(Optimizer):
     """`SGD(params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, maximize=False)`."""
+
 
     def __init__(
         self,
@@ -32,10 +34,11 @@ class SGD(Optimizer):
                         nesterov=nesterov, maximize=maximize)
         super().__init__(params, defaults)
 
+    _ranges = {"lr": A.LR, "momentum": A.NON_NEGATIVE, "dampening": A.UNIT, "weight_decay": A.NON_NEGATIVE}
+    _state_arrays = ("momentum_buffer",)
+
     def _validate(self, options: Mapping[str, Any]) -> None:
-        check_lr("SGD", options["lr"])
-        check_momentum("SGD", options["momentum"])
-        check_weight_decay("SGD", options["weight_decay"])
+        super()._validate(options)
         if options["nesterov"] and (options["momentum"] <= 0 or options["dampening"] != 0):
             raise ValueError(
                 f"SGD: Nesterov momentum requires a momentum and zero dampening, got momentum="

@@ -102,3 +102,76 @@ def test_reduction_errors():
         ag.max(ag.zeros(0))
     with pytest.raises(ShapeError, match=r"reshape: cannot reshape \(2, 3\)"):
         ag.ones(2, 3).reshape(4, 2)
+
+
+# --- issue 15: one rule per argument, compared with NumPy and PyTorch ---------------------------------
+def test_transpose_two_ints_swap_at_every_rank_like_torch():
+    torch = pytest.importorskip("torch", reason="PyTorch is the oracle for transpose's two-int form")
+    for shape in [(2, 3), (2, 3, 4), (2, 3, 4, 5)]:
+        a = np.arange(float(np.prod(shape))).reshape(shape)
+        for i, j in [(0, 1), (1, 0), (0, -1), (-2, -1)]:
+            expected = torch.tensor(a).transpose(i, j).numpy()
+            np.testing.assert_array_equal(ag.transpose(ag.tensor(a), i, j).data, expected)
+            np.testing.assert_array_equal(ag.tensor(a).transpose(i, j).data, expected)
+    a = np.arange(24.0).reshape(2, 3, 4)
+    np.testing.assert_array_equal(ag.transpose(ag.tensor(a), (2, 0, 1)).data, np.transpose(a, (2, 0, 1)))
+    np.testing.assert_array_equal(ag.tensor(a).transpose(2, 0, 1).data, a.transpose(2, 0, 1))
+    np.testing.assert_array_equal(ag.tensor(a).transpose().data, a.T)
+    np.testing.assert_array_equal(ag.tensor(a).T.data, a.T)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning", "ignore::UserWarning")  # NumPy and PyTorch warn about ddof
+def test_var_and_std_with_too_few_samples_are_nan_or_inf_like_numpy_and_torch():
+    torch = pytest.importorskip("torch", reason="PyTorch is the oracle for the corrected variance")
+    one = np.array([1.5])
+    with np.errstate(all="ignore"):
+        assert np.isnan(ag.std(ag.tensor(one), unbiased=True).item())
+        assert np.isnan(ag.var(ag.tensor(one), ddof=1).item()) and np.isnan(np.var(one, ddof=1))
+        two = np.array([1.0, 2.0])
+        assert ag.var(ag.tensor(two), correction=3).item() == torch.var(torch.tensor(two), correction=3).item() == np.inf
+    np.testing.assert_allclose(ag.std(ag.tensor(two), unbiased=True).item(), np.std(two, ddof=1))  # unchanged
+    assert np.isnan(ag.mean(ag.zeros(0)).item()) and np.isnan(torch.zeros(0).mean().item())
+
+
+def test_unsqueeze_accepts_exactly_numpys_range():
+    x = ag.zeros(4, 3)
+    for axis in range(-3, 3):
+        assert ag.unsqueeze(x, axis).shape == np.expand_dims(x.data, axis).shape
+    for axis in (3, 5, -4):
+        with pytest.raises(ShapeError, match=f"unsqueeze: axis {axis} is out of range"):
+            ag.unsqueeze(x, axis)
+
+
+def test_every_axis_argument_goes_through_one_normaliser():
+    x = ag.tensor(np.arange(6.0).reshape(2, 3))
+    assert x.argmax(axis=-1).tolist() == [2, 2] and x.argmin(axis=np.int64(0)).tolist() == [0, 0, 0]
+    np.testing.assert_allclose(x.sum(axis=(0, -1)).item(), 15.0)
+    np.testing.assert_allclose(x.max(axis=np.int64(1)).data, [2, 5])
+    assert ag.flatten(ag.zeros(2, 3, 4), -2).shape == (2, 12)
+    for call in (lambda: x.argmax(axis=2), lambda: x.max(axis=-3), lambda: x.logsumexp(axis=2),
+                 lambda: x.squeeze(axis=4), lambda: ag.cat([x, x], axis=-3)):
+        with pytest.raises(ShapeError, match="is out of range for a tensor with 2 dimensions"):
+            call()
+
+
+def test_boolean_masks_select_like_numpy_or_raise():
+    a = np.arange(6.0).reshape(2, 3)
+    x = ag.tensor(a, requires_grad=True)
+    for mask in [a > 2, np.array([True, False]), (Ellipsis, np.array([True, False, True])),
+                 (slice(None), np.array([False, True, True]))]:
+        np.testing.assert_array_equal(x[mask].data, a[mask])
+    x[a > 2].sum().backward()
+    np.testing.assert_array_equal(x.grad.data, (a > 2).astype(float))
+    for mask in [np.ones((2, 2), bool), np.ones(5, bool), (Ellipsis, np.ones(2, bool))]:
+        with pytest.raises(IndexError):
+            a[mask]
+        with pytest.raises(ShapeError, match="getitem: boolean mask"):
+            x[mask]
+
+
+def test_float_sizes_are_refused_not_truncated():
+    with pytest.raises(TypeError, match="reshape: sizes must be ints"):
+        ag.zeros(6).reshape(2, 3.5)
+    with pytest.raises(TypeError, match="ones: sizes must be ints"):
+        ag.ones((2, 1.5))
+    assert ag.zeros(np.int64(2), 3).shape == (2, 3) and ag.zeros(6).reshape((np.int32(3), -1)).shape == (3, 2)

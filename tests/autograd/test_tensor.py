@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import autograd as ag
-from autograd.errors import DtypeError, ShapeError
+from autograd.errors import DtypeError, GraphError, ShapeError
 
 
 def test_python_floats_default_to_float32_and_float64_arrays_stay():
@@ -114,3 +114,39 @@ def test_in_place_operators_bump_versions():
     x.sub_(1).zero_()
     assert x._version == v + 4
     np.testing.assert_array_equal(x.data, [0, 0])
+
+
+# --- issue 15: backward's arguments, and the dtype of .grad ------------------------------------------
+def test_backward_pairs_each_output_with_one_gradient():
+    a, b = ag.tensor([1.0, 2.0], requires_grad=True), ag.tensor([3.0, 4.0], requires_grad=True)
+    with pytest.raises(GraphError, match="2 outputs but 1 gradients"):
+        ag.backward([a.sum(), b.sum()], [None])
+    assert a.grad is None and b.grad is None  # nothing was accumulated
+    ag.backward([a.sum(), (b * 2).sum()], [None, 3.0])
+    np.testing.assert_array_equal(a.grad.data, [1, 1])
+    np.testing.assert_array_equal(b.grad.data, [6, 6])
+
+
+def test_a_list_of_numbers_is_the_gradient_of_a_single_output():
+    x = ag.tensor([1.0, 2.0], requires_grad=True)
+    (x * 2).backward([1.0, 10.0])
+    np.testing.assert_array_equal(x.grad.data, [2, 20])
+    (g,) = ag.grad(x * 3, x, grad_outputs=[1.0, 2.0])
+    np.testing.assert_array_equal(g.data, [3, 6])
+    (g,) = ag.grad(x * 3, [x], grad_outputs=[ag.tensor([1.0, 1.0])])  # PyTorch's one-item-list form
+    np.testing.assert_array_equal(g.data, [3, 3])
+
+
+def test_grad_has_the_leaf_dtype():
+    x = ag.tensor(np.ones(3, np.float32), requires_grad=True)
+    (x * ag.tensor(np.full(3, 2.0))).sum().backward()  # a float64 operand
+    assert x.grad.dtype == np.float32
+    np.testing.assert_array_equal(x.grad.data, [2, 2, 2])
+    (g,) = ag.grad((x * ag.tensor(np.full(3, 2.0))).sum(), x)
+    assert g.dtype == np.float32
+    w = ag.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(GraphError, match="complex128.*real output"):
+        (w * 1j).sum().backward()
+    (w * 1j).backward(np.array([1j, 1j]))  # an explicit complex gradient: the real part, in w's dtype
+    assert w.grad.dtype == np.float32
+    np.testing.assert_array_equal(w.grad.data, [-1, -1])

@@ -7,7 +7,7 @@ import pytest
 
 import autograd as ag
 import nn
-from autograd.errors import ShapeError
+from autograd.errors import DtypeError, ShapeError
 
 torch = pytest.importorskip("torch", reason="PyTorch is the oracle for nn layers")
 tnn = torch.nn
@@ -260,3 +260,70 @@ def test_layer_ops_carry_module_scope():
     scopes = {node.scope[-1] for node in ag.toposort([out.grad_fn]) if node.scope}
     assert ("0", "Conv2d") in scopes and ("1", "BatchNorm2d") in scopes and ("12", "Linear") in scopes
     assert all(node.scope[0] == ("", "Sequential") for node in ag.toposort([out.grad_fn]))
+
+
+# --- issue 16: no silent float64 -----------------------------------------------------------------------
+def _mlp():
+    return nn.Sequential(nn.Linear(4, 8, rng=0), nn.Tanh(), nn.Linear(8, 3, rng=1))
+
+
+def test_float64_input_into_a_float32_model_is_an_error_like_torch():
+    x = np.random.default_rng(0).standard_normal((5, 4))  # float64, as NumPy makes it
+    with pytest.raises(RuntimeError):
+        tnn.Linear(4, 8)(torch.tensor(x))
+    with pytest.raises(DtypeError, match=r"linear: input \(5, 4\) is float64 but weight \(8, 4\) is float32"):
+        _mlp()(ag.tensor(x))
+    model = _mlp()
+    nn.functional.cross_entropy(model(ag.tensor(x, dtype="float32")), np.array([0, 1, 2, 0, 1])).backward()
+    assert all(p.dtype == p.grad.dtype == np.float32 for p in model.parameters())
+    model = _mlp().double()
+    nn.functional.cross_entropy(model(ag.tensor(x)), np.array([0, 1, 2, 0, 1])).backward()
+    assert all(p.dtype == p.grad.dtype == np.float64 for p in model.parameters())
+
+
+@pytest.mark.parametrize("layer,shape", [(lambda: nn.Conv2d(1, 2, 3), (1, 1, 5, 5)), (lambda: nn.BatchNorm1d(3), (4, 3)),
+                                         (lambda: nn.LayerNorm(3), (4, 3)), (lambda: nn.Conv1d(1, 2, 3), (1, 1, 5))])
+def test_layers_with_parameters_refuse_another_dtype(layer, shape):
+    with pytest.raises(DtypeError, match="is float64 but weight .* is float32; convert the input with "
+                                         r"tensor\(x, dtype='float32'\), or the model to float64 with model.double\(\)"):
+        layer()(ag.tensor(np.zeros(shape)))
+    assert layer()(ag.tensor(np.zeros(shape), dtype="float32")).dtype == np.float32
+
+
+# --- issue 14/15: geometry checked in one place, for layers and functions alike -----------------------
+@pytest.mark.parametrize("kwargs,error", [
+    (dict(stride=1.5), TypeError), (dict(stride=0), ValueError), (dict(stride=(1, 2, 3)), ValueError),
+    (dict(padding=-1), ValueError), (dict(padding="full"), ValueError), (dict(dilation=(1, 0)), ValueError),
+    (dict(groups=0), ValueError), (dict(groups=1.0), TypeError),
+])
+def test_conv_layer_and_function_give_the_same_geometry_errors(kwargs, error):
+    with pytest.raises(error) as layer_error:
+        nn.Conv2d(2, 2, 3, **kwargs)
+    with pytest.raises(error) as function_error:
+        nn.functional.conv2d(ag.zeros(1, 2, 6, 6), ag.zeros(2, 2, 3, 3), **kwargs)
+    assert str(layer_error.value).startswith("Conv2d: ") and str(function_error.value).startswith("conv2d: ")
+    assert str(layer_error.value)[len("Conv2d: "):] == str(function_error.value)[len("conv2d: "):]
+
+
+def test_valid_geometry_is_unchanged():
+    conv = nn.Conv2d(2, 4, (3, 1), stride=np.int64(2), padding=(1, 0), dilation=1, groups=2)
+    assert conv.kernel_size == (3, 1) and conv.stride == (2, 2) and conv.padding == (1, 0)
+    assert conv(ag.zeros(1, 2, 6, 6)).shape == (1, 4, 3, 3)
+    assert nn.Conv1d(1, 1, 3, padding="same")(ag.zeros(1, 1, 5)).shape == (1, 1, 5)
+    assert nn.MaxPool2d((2, 2), stride=[2])(ag.zeros(1, 1, 4, 4)).shape == (1, 1, 2, 2)
+
+
+# --- issue 15: cross_entropy with every target ignored ---------------------------------------------------
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_cross_entropy_with_every_target_ignored_matches_torch(reduction, smoothing):
+    logits = np.random.default_rng(0).standard_normal((3, 4))
+    target = np.array([-100, -100, -100])
+    t = torch.tensor(logits, requires_grad=True)
+    expected = tnn.functional.cross_entropy(t, torch.tensor(target), reduction=reduction, label_smoothing=smoothing)
+    expected.sum().backward()
+    x = ag.tensor(logits, requires_grad=True)
+    loss = nn.functional.cross_entropy(x, target, reduction=reduction, label_smoothing=smoothing)
+    loss.sum().backward()
+    np.testing.assert_array_equal(loss.data, expected.detach().numpy())  # NaN for 'mean', zeros otherwise
+    np.testing.assert_array_equal(x.grad.data, t.grad.numpy())

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import autograd as ag
+import optim
 from optim import clip_grad_norm_, clip_grad_value_
 
 SHAPES = [(4, 3), (7,), ()]
@@ -97,3 +98,20 @@ def test_nonfinite_norm(torch):
     expected = torch.nn.utils.clip_grad_norm_([t], 1.0)
     assert math.isinf(float(total)) and math.isinf(expected.item())
     np.testing.assert_array_equal(w.grad.data, t.grad.numpy())  # both scaled by 0: [nan, 0]
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda ps: optim.clip_grad_norm_(ps, -1.0), r"clip_grad_norm_: max_norm must be a number >= 0 \(inf allowed\), got -1.0"),
+    (lambda ps: optim.clip_grad_norm_(ps, float("nan")), "clip_grad_norm_: max_norm must be .* got nan"),
+    (lambda ps: optim.clip_grad_norm_(ps, 1.0, norm_type=float("nan")), "clip_grad_norm_: norm_type must be .* got nan"),
+    (lambda ps: optim.clip_grad_value_(ps, -0.5), "clip_grad_value_: clip_value must be .* got -0.5"),
+    (lambda ps: optim.clip_grad_value_(ps, float("nan")), "clip_grad_value_: clip_value must be .* got nan"),
+])
+def test_bad_clip_limits_raise_and_leave_gradients_alone(call, message):
+    w = ag.tensor(np.array([3.0, 4.0]), requires_grad=True)
+    w.grad = ag.tensor(np.array([3.0, 4.0]))
+    with pytest.raises(ValueError, match=message):
+        call([w])
+    np.testing.assert_array_equal(w.grad.data, [3.0, 4.0])
+    optim.clip_grad_norm_([w], float("inf"), norm_type="inf")  # inf stays a valid limit, like torch
+    np.testing.assert_array_equal(w.grad.data, [3.0, 4.0])

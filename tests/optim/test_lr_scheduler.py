@@ -190,7 +190,7 @@ def test_bad_arguments_are_named():
         S.StepLR(opt, step_size=0)
     with pytest.raises(ValueError, match="LambdaLR: expected 2 lr_lambdas"):
         S.LambdaLR(opt, [lambda e: 1.0])
-    with pytest.raises(ValueError, match="factor should be < 1.0"):
+    with pytest.raises(ValueError, match=r"ReduceLROnPlateau: factor must be in \[0, 1\), got 1.0"):
         S.ReduceLROnPlateau(opt, factor=1.0)
     with pytest.raises(ValueError, match="mode 'up' is unknown"):
         S.ReduceLROnPlateau(opt, mode="up")
@@ -206,3 +206,23 @@ def test_bad_arguments_are_named():
         S.SequentialLR(opt, [S.ExponentialLR(opt, 0.9), S.ExponentialLR(_ours(), 0.9)], milestones=[3])
     with pytest.raises(ValueError, match="does not support ReduceLROnPlateau"):
         S.SequentialLR(opt, [S.ExponentialLR(opt, 0.9), S.ReduceLROnPlateau(opt)], milestones=[3])
+
+
+@pytest.mark.parametrize("make,error,message", [
+    (lambda o: S.StepLR(o, 2, gamma="0.1"), TypeError, r"StepLR: gamma must be a number, got '0.1' \(str\)"),
+    (lambda o: S.StepLR(o, 2.0), TypeError, r"StepLR: step_size must be a positive integer, got 2.0 \(float\)"),
+    (lambda o: S.MultiStepLR(o, [2, 1.5]), TypeError, "MultiStepLR: each milestone must be a non-negative integer"),
+    (lambda o: S.ExponentialLR(o, float("nan")), ValueError, "ExponentialLR: gamma must be a finite number > 0, got nan"),
+    (lambda o: S.CosineAnnealingLR(o, 10, eta_min=-1.0), ValueError, "CosineAnnealingLR: eta_min must be a finite number >= 0"),
+    (lambda o: S.LinearLR(o, total_iters=0), ValueError, "LinearLR: total_iters must be a positive integer, got 0"),
+    (lambda o: S.LambdaLR(o, 0.5), TypeError, "LambdaLR: lr_lambda must be a function of the epoch, got float"),
+    (lambda o: S.StepLR(o, 2, last_epoch=-2), ValueError, "StepLR: last_epoch must be an integer >= -1, got -2"),
+    (lambda o: S.ReduceLROnPlateau(o, cooldown=1.5), TypeError, "ReduceLROnPlateau: cooldown must be a non-negative"),
+    (lambda o: S.ReduceLROnPlateau(o, min_lr=[-1.0]), ValueError, r"ReduceLROnPlateau: min_lr\[0\] must be a finite number >= 0"),
+    (lambda o: S.ReduceLROnPlateau(o, threshold=float("inf")), ValueError, "ReduceLROnPlateau: threshold must be a finite"),
+])
+def test_every_numeric_schedule_argument_is_checked(make, error, message):
+    opt = optim.SGD([ag.tensor(np.ones(2), requires_grad=True)], lr=0.1)
+    with pytest.raises(error, match=message):
+        make(opt)
+    assert opt.param_groups[0]["lr"] == 0.1

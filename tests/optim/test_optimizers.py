@@ -312,3 +312,74 @@ def test_bad_params_are_named():
         optim.SGD([w * 2])
     with pytest.raises(ValueError, match="more than one parameter group"):
         optim.SGD([{"params": [w]}, {"params": [w]}])
+
+
+# --- issue 15: checkpoints and arguments checked up front ------------------------------------------------
+def _trained(cls, **options):
+    w = ag.tensor(np.ones((2, 2), np.float32), requires_grad=True)
+    opt = cls([w], **options)
+    w.grad = ag.tensor(np.full((2, 2), 0.5, np.float32))
+    opt.step()
+    return w, opt
+
+
+@pytest.mark.parametrize("cls,options,drop", [
+    (optim.Adam, dict(lr=0.01), "exp_avg_sq"), (optim.AdamW, dict(amsgrad=True), "exp_avg"),
+    (optim.RMSprop, dict(momentum=0.9), "square_avg"), (optim.Adam, dict(), "step"),
+])
+def test_incomplete_state_fails_at_load_and_loads_nothing(cls, options, drop):
+    w, opt = _trained(cls, **options)
+    sd = opt.state_dict()
+    before = {k: np.array(v, copy=True) for k, v in opt.state[w].items()}
+    broken = {"state": {0: {k: v for k, v in sd["state"][0].items() if k != drop}},
+              "param_groups": [dict(sd["param_groups"][0], lr=0.5)]}
+    with pytest.raises(ValueError, match=f"state of parameter 0 lacks '{drop}'"):
+        opt.load_state_dict(broken)
+    assert opt.param_groups[0]["lr"] == sd["param_groups"][0]["lr"]  # no partial load: options unchanged
+    for k, v in before.items():
+        np.testing.assert_array_equal(opt.state[w][k], v)
+    opt.load_state_dict(sd)  # the complete one still loads, and steps
+    opt.step()
+
+
+def test_state_arrays_must_have_the_parameter_shape_and_a_valid_step():
+    w, opt = _trained(optim.Adam)
+    sd = opt.state_dict()
+    for name, bad, error, message in [
+        ("exp_avg", np.zeros(()), ShapeError, r"'exp_avg' of parameter 0 has shape \(\), the parameter has shape \(2, 2\)"),
+        ("exp_avg_sq", np.array(["a"] * 4).reshape(2, 2), ValueError, "'exp_avg_sq' of parameter 0 must be a numeric array"),
+        ("step", 1.5, ValueError, "'step' of parameter 0 must be a whole number >= 0, got 1.5"),
+    ]:
+        state = dict(sd["state"][0], **{name: bad})
+        with pytest.raises(error, match=message):
+            opt.load_state_dict({"state": {0: state}, "param_groups": sd["param_groups"]})
+    opt.load_state_dict({"state": {"0": sd["state"][0]}, "param_groups": sd["param_groups"]})  # a key saved as text
+    assert opt.state[w]["step"] == 1
+
+
+@pytest.mark.parametrize("value,error", [("0.1", TypeError), (None, TypeError), (True, TypeError),
+                                         (float("nan"), ValueError), (-0.1, ValueError)])
+@pytest.mark.parametrize("cls", [optim.SGD, optim.Adam, optim.AdamW, optim.RMSprop])
+def test_every_optimizer_checks_lr_in_one_place(cls, value, error):
+    w = ag.tensor(np.ones(2), requires_grad=True)
+    with pytest.raises(error, match=rf"^{cls.__name__}: invalid learning rate: .*\(lr must be"):
+        cls([w], lr=value)
+    with pytest.raises(error, match=rf"^{cls.__name__}: invalid learning rate"):
+        cls([{"params": [w], "lr": value}], lr=0.1)  # a param group's own options too
+    assert cls([w], lr=np.float32(0.01)).param_groups[0]["lr"] == np.float32(0.01)
+
+
+class Net:  # what optim sees of a model: a `parameters()` method
+    def parameters(self):
+        return iter([ag.tensor(np.ones(2), requires_grad=True)])
+
+
+def test_params_given_the_wrong_way_are_named():
+    model_like = Net()
+    with pytest.raises(TypeError, match=r"SGD: params is the method Net.parameters itself, not its result; call it"):
+        optim.SGD(model_like.parameters, lr=0.1)
+    with pytest.raises(TypeError, match=r"SGD: params is a Net \(a module\); pass model.parameters\(\)"):
+        optim.SGD(model_like, lr=0.1)
+    with pytest.raises(TypeError, match="SGD: params is a dict"):
+        optim.SGD({"params": []}, lr=0.1)
+    assert len(optim.SGD(model_like.parameters(), lr=0.1).param_groups[0]["params"]) == 1
