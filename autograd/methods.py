@@ -138,7 +138,6 @@ def _bind() -> None:
                         ("eq", np.equal), ("ne", np.not_equal)):
         setattr(T, f"__{name}__", _compare(ufunc))
         setattr(T, name, _compare(ufunc))
-    T.__hash__ = object.__hash__  # __eq__ is elementwise; identity stays the hash
     T.__neg__ = lambda self: E.neg_p(self)
     T.__pos__ = lambda self: self
     T.__abs__ = F.abs
