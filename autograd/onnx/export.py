@@ -47,7 +47,7 @@ def export(
     if not MIN_OPSET <= opset <= onnx.defs.onnx_opset_version():
         raise ValueError(f"onnx export: opset {opset} is not supported (choose {MIN_OPSET} to "
                          f"{onnx.defs.onnx_opset_version()})")
-    arrays = _example_arrays(example_inputs)
+    arrays = _example_arrays(example_inputs, dynamic_batch)
     module = model_or_fn if hasattr(model_or_fn, "named_parameters") else None
     with _eval_mode(module):
         if dynamic_batch and arrays[0].shape[0] < 2:  # trace at batch >= 2: layouts may differ at batch 1
@@ -62,7 +62,7 @@ def export(
     return model
 
 
-def _example_arrays(example_inputs: Any) -> list[np.ndarray]:
+def _example_arrays(example_inputs: Any, dynamic: bool) -> list[np.ndarray]:
     items = list(example_inputs) if isinstance(example_inputs, (tuple, list)) else [example_inputs]
     if not items:
         raise ValueError("onnx export: example_inputs is empty")
@@ -71,7 +71,7 @@ def _example_arrays(example_inputs: Any) -> list[np.ndarray]:
         if a.dtype.kind != "f":
             raise ExportError(f"onnx export: example input {i} has dtype {a.dtype}; only floating-point inputs "
                               "can be traced")
-        if a.ndim == 0 or a.shape[0] != arrays[0].shape[0]:
+        if dynamic and (a.ndim == 0 or a.shape[0] != arrays[0].shape[0]):
             raise ExportError(f"onnx export: example input {i} has shape {a.shape}; every input needs the same "
                               f"batch axis 0 ({arrays[0].shape[0]} in input 0)")
     return arrays

@@ -87,7 +87,7 @@ class Graph:
 
     def initializer(self, value: np.ndarray, name: str) -> str:
         """A constant tensor (a parameter, a buffer, a folded constant); `name` comes from `fresh`."""
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
+        self.initializers.append(numpy_helper.from_array(np.array(value, order="C"), name))
         return name
 
     def const(self, value: Any, dtype: Any = None, hint: str = "const") -> str:

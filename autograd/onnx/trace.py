@@ -52,7 +52,7 @@ def run(fn: Callable[..., Any], arrays: Sequence[np.ndarray], module: Any) -> Tr
         if not isinstance(o, Tensor):
             raise ExportError(f"onnx export: output {k} of the model is a {type(o).__name__}, not a Tensor")
     records = walk(*outs, module=module)
-    return Trace(records, output_ids(records, outs), xs, int(np.shape(arrays[0])[0]) if arrays else 0, outs)
+    return Trace(records, output_ids(records, outs), xs, int(np.shape(arrays[0])[0]) if np.ndim(arrays[0]) else 0, outs)
 
 
 def second_inputs(arrays: Sequence[np.ndarray], dynamic: bool) -> list[np.ndarray]:
@@ -60,7 +60,7 @@ def second_inputs(arrays: Sequence[np.ndarray], dynamic: bool) -> list[np.ndarra
     when that changes nothing (a single or repeated row), the last axis reversed as well."""
     out = []
     for a in arrays:
-        b = np.roll(a, 1, axis=0)
+        b = np.roll(a, 1, axis=0) if a.ndim else a
         if np.array_equal(a, b) and a.ndim > 1:
             b = np.ascontiguousarray(b[..., ::-1])
         out.append(np.concatenate([b, a[:1]]) if dynamic else b)
