@@ -54,8 +54,8 @@ def export(
             arrays = [np.concatenate([a, a]) for a in arrays]
         first = T.run(model_or_fn, arrays, module)
         second = T.run(model_or_fn, T.second_inputs(arrays, dynamic_batch), module)
-        dims = T.compare(first, second, dynamic=dynamic_batch)
-        model = _Builder(first, dims, module, opset, input_names, output_names, dynamic_batch, patterns).build()
+        seen = T.compare(first, second, dynamic=dynamic_batch)
+        model = _Builder(first, seen, module, opset, input_names, output_names, dynamic_batch, patterns).build()
     onnx.checker.check_model(model, full_check=True)
     if path is not None:
         onnx.save(model, os.fspath(path))
@@ -103,10 +103,11 @@ class _eval_mode:
 class _Builder:
     """One trace + its dims -> an ONNX ModelProto."""
 
-    def __init__(self, tr: T.Trace, dims: dict[int, Dims], module: Any, opset: int,
+    def __init__(self, tr: T.Trace, seen: T.Comparison, module: Any, opset: int,
                  input_names: Sequence[str] | None, output_names: Sequence[str] | None, dynamic: bool,
                  use_patterns: bool) -> None:
-        self.tr, self.dims, self.module, self.dynamic = tr, dims, module, dynamic
+        self.tr, self.dims, self.module, self.dynamic = tr, seen.dims, module, dynamic
+        self.seen = seen
         n_in, n_out = len(tr.inputs), len(tr.outputs)
         self.input_names = _names(input_names, n_in, "input")
         self.output_names = _names(output_names, n_out, "output")
@@ -130,8 +131,11 @@ class _Builder:
                 self.values[rid] = self.input_names[k]
             elif r.is_param:
                 self.values[rid] = self.param(r.tensor, r.name)
+            elif rid in self.seen.problems:
+                raise ExportError(self.seen.problems[rid])
             else:
-                self.values[rid] = self.g.const(r.tensor.data, hint="const")
+                value = self.seen.broadcasts.get((rid, None), r.tensor.data)
+                self.values[rid] = self.g.constant(value, hint="const")
         return self.values[rid]
 
     def param(self, tensor: Any, name: str | None = None) -> str:
@@ -178,12 +182,16 @@ class _Builder:
         if fn is None:
             raise ExportError(f"onnx export: primitive '{r.op}' has no ONNX translation{where}; register one with "
                               f"autograd.onnx.translates({r.op!r})")
-        args = r.node.args
+        if r.id in self.seen.problems:
+            raise ExportError(self.seen.problems[r.id])
+        args = list(r.node.args)
         in_dims, in_dtypes = [], []
-        for rid, a in zip(r.inputs, args):
+        for k, (rid, a) in enumerate(zip(r.inputs, args)):
             if rid is None:
-                in_dims.append(tuple(np.shape(a)))
+                wide = self.seen.broadcasts.get((r.id, k))
+                in_dims.append(tuple(np.shape(a)) if wide is None else wide.dims)
                 in_dtypes.append(np.asarray(a).dtype)
+                args[k] = a if wide is None else wide
             else:
                 in_dims.append(self.dims[rid])
                 in_dtypes.append(np.dtype(self.by_id[rid].dtype))

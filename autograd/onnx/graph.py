@@ -61,6 +61,7 @@ class Graph:
         self._first_input = first_input
         self._batch: str | None = None
         self._outputs: set[str] = set()
+        self._node_names: set[str] = set()
 
     # --- names -------------------------------------------------------------------------------------
     def fresh(self, hint: str) -> str:
@@ -69,6 +70,13 @@ class Graph:
         while name in self._used:
             name, k = f"{hint}_{k}", k + 1
         self._used.add(name)
+        return name
+
+    def _node_name(self, hint: str) -> str:
+        name, k = hint, 1
+        while name in self._node_names:
+            name, k = f"{hint}_{k}", k + 1
+        self._node_names.add(name)
         return name
 
     def claim(self, name: str) -> None:
@@ -82,7 +90,7 @@ class Graph:
         """Append one node; returns its (first) output name."""
         outs = [self.fresh(hint or op_type.lower()) for _ in range(outputs)]
         attrs = {k: v for k, v in attrs.items() if v is not None}
-        self.nodes.append(helper.make_node(op_type, list(inputs), outs, name=self.fresh(name or outs[0]), **attrs))
+        self.nodes.append(helper.make_node(op_type, list(inputs), outs, name=self._node_name(name or outs[0]), **attrs))
         return outs[0]
 
     def initializer(self, value: np.ndarray, name: str) -> str:
@@ -92,6 +100,14 @@ class Graph:
 
     def const(self, value: Any, dtype: Any = None, hint: str = "const") -> str:
         return self.initializer(np.asarray(value, dtype=dtype), self.fresh(hint))
+
+    def constant(self, value: Any, dtype: Any = None, hint: str = "const") -> str:
+        """A constant argument: an array, a Python number, or a batch-repeated `Broadcast` (expanded)."""
+        dims = getattr(value, "dims", None)
+        if dims is None:
+            return self.const(value, dtype, hint)
+        row = self.const(value.value, dtype, hint)
+        return self.node("Expand", [row, self.shape(dims)], hint)
 
     def ints(self, values: Sequence[int]) -> str:
         """A shared int64 1-D constant (axes, shapes, pads, starts/ends)."""

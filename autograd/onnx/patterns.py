@@ -163,3 +163,21 @@ def flatten(c: Call) -> str | None:
     if rank < 2 or m.start_dim % rank != 1 or m.end_dim % rank != rank - 1 or len(c.y_dims) != 2:
         return None
     return c.node("Flatten", [c.x], axis=1)
+
+
+@pattern("LeakyReLU")
+def leaky_relu(c: Call) -> str | None:
+    if tuple(c.y_dims) != tuple(c.x_dims):
+        return None
+    return c.node("LeakyRelu", [c.x], alpha=float(c.module.negative_slope))
+
+
+@pattern("Softmax", "LogSoftmax")
+def softmax(c: Call) -> str | None:
+    """Softmax over one axis; its stable shift (a max read from the data) is not in the graph, so the
+    primitives alone could not be exported."""
+    rank, dim = len(c.x_dims), c.module.dim
+    if tuple(c.y_dims) != tuple(c.x_dims) or rank == 0:
+        return None
+    axis = (0 if rank in (1, 3) else 1) if dim is None else dim % rank  # PyTorch's implicit dim
+    return c.node(type(c.module).__name__, [c.x], axis=axis)

@@ -40,8 +40,7 @@ class Site:
         key = (i, None if dtype is None else np.dtype(dtype))
         if key not in self._made:
             if self.inputs[i] is None:
-                value = np.asarray(self.args[i], dtype=dtype)
-                self._made[key] = self.graph.const(value, hint=f"{self.hint}_c{i}")
+                self._made[key] = self.graph.constant(self.args[i], dtype, hint=f"{self.hint}_c{i}")
             elif dtype is None:
                 self._made[key] = self.inputs[i]
             else:

@@ -89,8 +89,27 @@ def _same(a: Any, b: Any) -> bool:
         return a is b
 
 
-def compare(a: Trace, b: Trace, *, dynamic: bool) -> dict[int, Dims]:
-    """Check that b recorded the same program as a; return the dims of every record of a."""
+@dataclass(frozen=True)
+class Broadcast:
+    """A constant that repeats along the batch axis (a padding fill, zeros of the batch's shape): its
+    one-row value, expanded to `dims` at run time."""
+
+    value: np.ndarray
+    dims: Dims
+
+
+@dataclass
+class Comparison:
+    """What two traces say about the first: dims of every record, constants that follow the batch, and
+    the records that cannot be translated one by one (a module pattern may still cover them)."""
+
+    dims: dict[int, Dims]
+    broadcasts: dict[tuple[int, int | None], Broadcast]  # (record id, argument or None for a leaf)
+    problems: dict[int, str]
+
+
+def compare(a: Trace, b: Trace, *, dynamic: bool) -> Comparison:
+    """Check that b recorded the same program as a; describe a's records for translation."""
     cause = "the batch size" if dynamic else "the input values"
     hint = (" Python control flow that reads tensor values (if/while on a tensor, .item(), .numpy()) "
             "cannot be exported")
@@ -104,13 +123,17 @@ def compare(a: Trace, b: Trace, *, dynamic: bool) -> dict[int, Dims]:
                 f"'{ra.op if ra else 'the end'}' in one trace and '{rb.op if rb else 'the end'}' in the other"
                 f"{where(first)}.{hint}")
     users = _first_users(a.records)
-    dims: dict[int, Dims] = {}
+    out = Comparison({}, {}, {})
     for ra, rb in zip(a.records, b.records):
-        dims[ra.id] = _dims(ra, rb, a.batch, b.batch, users)
+        out.dims[ra.id] = _dims(ra, rb, a.batch, b.batch, users)
         if isinstance(ra, LeafInfo):
             if a.input_index(ra) is None and not ra.is_param and not _same(ra.tensor, rb.tensor):
+                wide = _broadcast(ra.tensor.data, rb.tensor.data, a.batch, b.batch)
+                if wide is not None:
+                    out.broadcasts[(ra.id, None)] = wide
+                    continue
                 user = users.get(ra.id)
-                raise ExportError(
+                out.problems[ra.id] = (
                     f"onnx export: '{user.op if user else '?'}' reads a constant tensor of shape {ra.shape} that "
                     f"changes with {cause}: it was computed from the input outside the graph"
                     f"{where(user) if user else ''}.{hint}")
@@ -119,15 +142,40 @@ def compare(a: Trace, b: Trace, *, dynamic: bool) -> dict[int, Dims]:
         for k, va in pa.items():
             vb = pb.get(k)
             if k != "shape" and not _same(va, vb):
-                raise ExportError(
+                out.problems.setdefault(ra.id, (
                     f"onnx export: '{ra.op}': its parameter {k}={short_repr(va)} changes with {cause} "
-                    f"({short_repr(vb)} in the other trace){where(ra)}.{hint}")
+                    f"({short_repr(vb)} in the other trace){where(ra)}.{hint}"))
         for k, (va, vb) in enumerate(zip(ra.node.args, rb.node.args)):
-            if not isinstance(va, Tensor) and not _same(va, vb):
-                raise ExportError(
-                    f"onnx export: '{ra.op}': its argument {k} is a constant ({short_repr(va)}) that changes with "
-                    f"{cause}: it was computed from the input outside the graph{where(ra)}.{hint}")
-    return dims
+            if isinstance(va, Tensor) or _same(va, vb):
+                continue
+            wide = _broadcast(va, vb, a.batch, b.batch)
+            if wide is not None:
+                out.broadcasts[(ra.id, k)] = wide
+                continue
+            out.problems.setdefault(ra.id, (
+                f"onnx export: '{ra.op}': its argument {k} is a constant ({short_repr(va)}) that changes with "
+                f"{cause}: it was computed from the input outside the graph{where(ra)}.{hint}"))
+    return out
+
+
+def _broadcast(a: Any, b: Any, batch_a: int, batch_b: int) -> Broadcast | None:
+    """The one-row value of a constant that only repeats along the axes whose size follows the batch."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.ndim != b.ndim or a.dtype != b.dtype or a.shape == b.shape or batch_a == batch_b:
+        return None
+    axes = tuple(i for i, (x, y) in enumerate(zip(a.shape, b.shape)) if x != y)
+    first = a[tuple(slice(0, 1) if i in axes else slice(None) for i in range(a.ndim))]
+    other = b[tuple(slice(0, 1) if i in axes else slice(None) for i in range(b.ndim))]
+    if not (_same(first, other) and np.array_equal(np.broadcast_to(first, a.shape), a, equal_nan=True)
+            and np.array_equal(np.broadcast_to(other, b.shape), b, equal_nan=True)):
+        return None
+    dims = []
+    for x, y in zip(a.shape, b.shape):
+        slope, rest = divmod(y - x, batch_b - batch_a)
+        if x != y and rest:
+            return None
+        dims.append(int(x) if x == y else BatchDim(int(slope), int(x - slope * batch_a)))
+    return Broadcast(first, tuple(dims))
 
 
 def params_of(r: NodeInfo) -> dict[str, Any]:
