@@ -7,12 +7,14 @@ tapegrad on a few of the run's input shape's random images and the largest diffe
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 INPUT_NAME, OUTPUT_NAME = "input", "output"
+CHECK_TOLERANCE = 1e-4  # float32 models: differences above this mean a wrong translation, not rounding
 
 
 def add_export_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -58,8 +60,11 @@ def cmd_export(args: argparse.Namespace) -> int:
           f"input '{INPUT_NAME}' ({batch}, {', '.join(map(str, cfg['input_shape']))}) float32 -> "
           f"output '{OUTPUT_NAME}' ({batch}, {cfg['num_classes']})")
     diff = _check_with_onnxruntime(model, out, shape)
-    if diff is not None:
+    if diff is not None and diff <= CHECK_TOLERANCE:
         print(f"onnxruntime agrees with tapegrad: largest difference {diff:.1e} on {shape[0]} random images")
+    elif diff is not None:
+        print(f"tapegrad: warning: onnxruntime differs from tapegrad by up to {diff:.1e} on {shape[0]} random "
+              "images", file=sys.stderr)
     return 0
 
 

@@ -171,9 +171,10 @@ class _Builder:
                 self.values[y_id] = out
         outputs = self.name_outputs()
         graph = helper.make_graph(self.g.nodes, "tapegrad", self.graph_inputs(), outputs, self.g.initializers)
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", self.g.opset)],
-                                  producer_name="tapegrad", producer_version="autograd.onnx")
-        model.ir_version = min(model.ir_version, 9)  # readable by current onnxruntime releases
+        opsets = [helper.make_opsetid("", self.g.opset)]
+        model = helper.make_model(graph, opset_imports=opsets, producer_name="tapegrad",
+                                  producer_version="autograd.onnx")
+        model.ir_version = helper.find_min_ir_version_for(opsets)  # the oldest runtimes that can read it
         return model
 
     def translate(self, r: NodeInfo) -> None:

@@ -189,9 +189,12 @@ def params_of(r: NodeInfo) -> dict[str, Any]:
         except TypeError:
             return params
         dims = iter(shape)
-        params["index"] = tuple(
-            item if item is None else (slice(None) if isinstance(item, slice) and item.indices(n) == (0, n, 1) else item)
-            for item in items for n in ([next(dims)] if item is not None else [0]))
+        canonical = []
+        for item in items:
+            n = None if item is None else next(dims)
+            whole = isinstance(item, slice) and item.indices(n) == (0, n, 1)
+            canonical.append(slice(None) if whole else item)
+        params["index"] = tuple(canonical)
     return params
 
 

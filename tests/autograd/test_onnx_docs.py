@@ -41,7 +41,8 @@ def test_extension_example_translates_a_user_primitive():
 
         x = np.linspace(-2, 2, 8, dtype=np.float32).reshape(2, 4)
         model = export(lambda t: cube(t) * 0.5, x, None)
-        (got,) = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"input": x})
+        session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        (got,) = session.run(None, {"input": x})
         np.testing.assert_allclose(got, x ** 3 * 0.5, rtol=1e-6)
     finally:
         unregister("cube")
