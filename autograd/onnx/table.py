@@ -278,9 +278,9 @@ def _unslice(s: Site) -> str:
                 cur[axis] = m * step
                 x = g.reshape(x, cur, s.hint)
                 x = s.node("Slice", [x, g.ints([0]), g.ints([(m - 1) * step + 1]), g.ints([axis]), g.ints([1])])
+                cur[axis] = (m - 1) * step + 1
             first, span = start, (m - 1) * step + 1
-        before[axis], after[axis] = first, dim - first - span
-        cur[axis] = dim
+        before[axis], after[axis] = first, dim - first - span  # cur[axis] stays: one Pad at the end
     if any(before) or any(after):
         x = s.node("Pad", [x, g.ints(before + after)])
     return x if x != s.operand(0) else s.node("Identity", [x])
