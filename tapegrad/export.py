@@ -14,7 +14,9 @@ from typing import Any
 import numpy as np
 
 INPUT_NAME, OUTPUT_NAME = "input", "output"
-CHECK_TOLERANCE = 1e-4  # float32 models: differences above this mean a wrong translation, not rounding
+# relative to the outputs' size: float32 rounding stays well below it (measured: 2e-5 on logits up to 77,
+# where tapegrad itself is 3e-5 from float64), a wrong translation does not
+CHECK_TOLERANCE = 1e-5
 
 
 def add_export_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -59,17 +61,19 @@ def cmd_export(args: argparse.Namespace) -> int:
     print(f"wrote {out}: {cfg['model']}, {len(ops)} nodes ({', '.join(dict.fromkeys(ops))}); "
           f"input '{INPUT_NAME}' ({batch}, {', '.join(map(str, cfg['input_shape']))}) float32 -> "
           f"output '{OUTPUT_NAME}' ({batch}, {cfg['num_classes']})")
-    diff = _check_with_onnxruntime(model, out, shape)
-    if diff is not None and diff <= CHECK_TOLERANCE:
-        print(f"onnxruntime agrees with tapegrad: largest difference {diff:.1e} on {shape[0]} random images")
-    elif diff is not None:
-        print(f"tapegrad: warning: onnxruntime differs from tapegrad by up to {diff:.1e} on {shape[0]} random "
-              "images", file=sys.stderr)
+    check = _check_with_onnxruntime(model, out, shape)
+    if check is not None:
+        diff, scale = check
+        text = f"largest difference {diff:.1e} (outputs up to {scale:.3g}) on {shape[0]} random images"
+        if diff <= CHECK_TOLERANCE * max(1.0, scale):
+            print(f"onnxruntime agrees with tapegrad: {text}")
+        else:
+            print(f"tapegrad: warning: onnxruntime differs from tapegrad: {text}", file=sys.stderr)
     return 0
 
 
-def _check_with_onnxruntime(model: Any, path: Path, shape: tuple[int, ...]) -> float | None:
-    """Largest |onnxruntime - tapegrad| on random images, or None without onnxruntime."""
+def _check_with_onnxruntime(model: Any, path: Path, shape: tuple[int, ...]) -> tuple[float, float] | None:
+    """(largest |onnxruntime - tapegrad|, largest |output|) on random images; None without onnxruntime."""
     try:
         import onnxruntime
     except ImportError:
@@ -86,4 +90,4 @@ def _check_with_onnxruntime(model: Any, path: Path, shape: tuple[int, ...]) -> f
             want = model(ag.tensor(x)).data
     finally:
         model.train(was_training)
-    return float(np.abs(got - want).max())
+    return float(np.abs(got - want).max()), float(np.abs(want).max())
