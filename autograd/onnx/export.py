@@ -6,7 +6,7 @@ everything else primitive by primitive (table.py), then name inputs, outputs and
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import onnx
@@ -15,7 +15,7 @@ from onnx import helper
 from ..introspect import LeafInfo, NodeInfo, Record
 from ..tensor import Tensor
 from . import trace as T
-from .graph import BatchDim, Dims, ExportError, Graph, onnx_dtype
+from .graph import BatchDim, ExportError, Graph, onnx_dtype
 from .patterns import PATTERNS, Call
 from .table import TRANSLATIONS, Site
 

@@ -14,11 +14,13 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from ..errors import TapegradError
+
 INT64_MAX = np.iinfo(np.int64).max
 INT64_MIN = np.iinfo(np.int64).min
 
 
-class ExportError(Exception):
+class ExportError(TapegradError):
     """A model or a primitive application that cannot be written as ONNX; the message says which and where."""
 
 

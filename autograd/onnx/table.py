@@ -15,7 +15,7 @@ from typing import Any, Callable
 import numpy as np
 from onnx import helper
 
-from .graph import INT64_MAX, INT64_MIN, BatchDim, Dims, ExportError, Graph, is_static, onnx_dtype
+from .graph import INT64_MAX, INT64_MIN, Dims, ExportError, Graph, is_static, onnx_dtype
 
 
 @dataclass
