@@ -53,10 +53,14 @@ def pattern(*kinds: str) -> Callable[[Pattern], Pattern]:
     return register
 
 
-def _pair(v: Any) -> tuple[int, int]:
+def _ntuple(v: Any, n: int) -> tuple[int, ...]:
     if isinstance(v, (tuple, list)):
-        return (int(v[0]), int(v[-1]))
-    return (int(v), int(v))
+        return tuple(int(e) for e in v) if len(v) == n else (int(v[0]),) * n
+    return (int(v),) * n
+
+
+def _pair(v: Any) -> tuple[int, int]:
+    return _ntuple(v, 2)  # type: ignore[return-value]
 
 
 def _windows_out(size: int, k: int, s: int, d: int, before: int, after: int) -> int:
@@ -64,31 +68,35 @@ def _windows_out(size: int, k: int, s: int, d: int, before: int, after: int) -> 
 
 
 def _fits(c: Call, channels: int, kernel, stride, dilation, pads) -> bool:
-    """The call's output has the shape the ONNX window operator gives: (N, channels, Ho, Wo)."""
-    if len(c.x_dims) != 4 or len(c.y_dims) != 4 or not all(isinstance(d, int) for d in c.x_dims[1:]):
+    """The call's output has the shape the ONNX window operator gives: (N, channels, *spatial); pads are
+    ONNX's [begins..., ends...]."""
+    n = len(kernel)
+    if len(c.x_dims) != n + 2 or len(c.y_dims) != n + 2 or not all(isinstance(d, int) for d in c.x_dims[1:]):
         return False
-    want = tuple(_windows_out(c.x_dims[2 + i], kernel[i], stride[i], dilation[i], pads[i], pads[i + 2])
-                 for i in range(2))
+    want = tuple(_windows_out(c.x_dims[2 + i], kernel[i], stride[i], dilation[i], pads[i], pads[i + n])
+                 for i in range(n))
     return tuple(c.y_dims[1:]) == (channels,) + want and c.y_dims[0] == c.x_dims[0]
 
 
 def _conv_pads(padding: Any, kernel, dilation) -> list[int] | None:
-    """ONNX pads [top, left, bottom, right]; 'same' puts the odd pixel on the right, like PyTorch."""
+    """ONNX pads [begins..., ends...]; 'same' puts the odd pixel at the end, like PyTorch."""
+    n = len(kernel)
     if padding == "valid":
-        return [0, 0, 0, 0]
+        return [0] * (2 * n)
     if padding == "same":
         totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
-        return [totals[0] // 2, totals[1] // 2, totals[0] - totals[0] // 2, totals[1] - totals[1] // 2]
+        return [t // 2 for t in totals] + [t - t // 2 for t in totals]
     if isinstance(padding, str):
         return None
-    p = _pair(padding)
-    return [p[0], p[1], p[0], p[1]]
+    p = _ntuple(padding, n)
+    return list(p) + list(p)
 
 
-@pattern("Conv2d")
-def conv2d(c: Call) -> str | None:
+@pattern("Conv1d", "Conv2d")
+def conv(c: Call) -> str | None:
     m = c.module
-    kernel, stride, dilation = _pair(m.kernel_size), _pair(m.stride), _pair(m.dilation)
+    n = len(m.weight.shape) - 2
+    kernel, stride, dilation = (_ntuple(getattr(m, a), n) for a in ("kernel_size", "stride", "dilation"))
     pads = _conv_pads(m.padding, kernel, dilation)
     if getattr(m, "padding_mode", "zeros") != "zeros" or pads is None or not c.same_dtype(m.weight, m.bias):
         return None
@@ -181,3 +189,16 @@ def softmax(c: Call) -> str | None:
         return None
     axis = (0 if rank in (1, 3) else 1) if dim is None else dim % rank  # PyTorch's implicit dim
     return c.node(type(c.module).__name__, [c.x], axis=axis)
+
+
+@pattern("GELU")
+def gelu(c: Call) -> str | None:
+    """Exact GELU, x * (1 + erf(x / sqrt 2)) / 2: its erf is composed with a mask read from the data,
+    which the primitives cannot export. The tanh form exports primitive by primitive."""
+    if c.module.approximate != "none" or tuple(c.y_dims) != tuple(c.x_dims) or c.x_dtype.kind != "f":
+        return None
+    g, dtype = c.graph, c.x_dtype
+    scaled = g.node("Mul", [c.x, g.const(1 / np.sqrt(2.0), dtype, "gelu_scale")], c.path or "gelu")
+    erf = g.node("Erf", [scaled], c.path or "gelu")
+    half = g.node("Mul", [c.x, g.node("Add", [erf, g.const(1.0, dtype, "one")], c.path or "gelu")], c.path or "gelu")
+    return c.node("Mul", [half, g.const(0.5, dtype, "half")])

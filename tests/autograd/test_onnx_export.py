@@ -255,3 +255,18 @@ def test_conv_geometries_match_onnxruntime(geometry, patterns, batch):
     xb = rng.normal(size=(batch, g["in_channels"], *g["size"])).astype(np.float32)
     (got,) = session(exported).run(None, {"input": xb})
     np.testing.assert_allclose(got, forward(conv, xb), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("layer, shape, op", [
+    (nn.Conv1d(2, 4, 3, stride=2, padding=2, dilation=2, groups=2), (2, 9), "Conv"),
+    (nn.Conv1d(2, 3, 4, padding="same"), (2, 9), "Conv"),
+    (nn.GELU(), (7,), "Erf"),
+    (nn.BatchNorm1d(4), (4,), "BatchNormalization"),
+])
+def test_more_layer_patterns(layer, shape, op):
+    rng = np.random.default_rng(13)
+    exported = export(layer, rng.normal(size=(2, *shape)).astype(np.float32), None)
+    assert op in {n.op_type for n in exported.graph.node}
+    x = 3 * rng.normal(size=(5, *shape)).astype(np.float32)
+    (got,) = session(exported).run(None, {"input": x})
+    np.testing.assert_allclose(got, forward(layer.eval(), x), rtol=0, atol=1e-5)
