@@ -4,6 +4,7 @@
     tapegrad eval RUN_DIR          accuracy, per-class recall, confusion matrix
     tapegrad predict RUN_DIR -n 10 `Sample i - digit: d | prediction: p` (class names for other data)
     tapegrad graph --model M -o graph.svg [--depth 1] [--show-saved]
+    tapegrad export RUN_DIR -o model.onnx   the trained model as ONNX (pip install tapegrad[onnx])
 
 Errors: a user error (bad option, missing or damaged file, a folder that is not a run, a run
 directory in use) prints one `tapegrad: error: ...` line and exits with code 2, never a traceback.
@@ -34,6 +35,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from . import __version__
+from .export import add_export_parser
 from .config import BUILTIN_DATASETS, Interrupted, RunConfig, UserError, absolute, check_number, check_saved
 from .rundir import RunDirBusy, RunLock, io_message, open_new_run, short
 
@@ -649,7 +651,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = _Parser(prog="tapegrad", description="Train and inspect tapegrad's reference models.")
     parser.add_argument("--version", action="version", version=f"tapegrad {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="{train,eval,predict,graph}")
+    sub = parser.add_subparsers(dest="command", metavar="{train,eval,predict,graph,export}")
 
     train = sub.add_parser("train", help="train a model (the default command)",
                            description="Train a model; unset options take the model's reference recipe.")
@@ -699,6 +701,7 @@ def build_parser() -> argparse.ArgumentParser:
     graph.add_argument("-o", "--output", default="graph.svg",
                        help=f"output file: {', '.join('.' + f for f in GRAPH_FORMATS[:5])}, ...")
     graph.set_defaults(func=cmd_graph)
+    add_export_parser(sub)
     return parser
 
 

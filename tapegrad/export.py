@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 INPUT_NAME, OUTPUT_NAME = "input", "output"
 # relative to the outputs' size: float32 rounding stays well below it (measured: 2e-5 on logits up to 77,
@@ -37,6 +36,8 @@ def add_export_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from .cli import UserError, load_run
 
     try:
@@ -78,6 +79,8 @@ def _check_with_onnxruntime(model: Any, path: Path, shape: tuple[int, ...]) -> t
         import onnxruntime
     except ImportError:
         return None
+    import numpy as np
+
     import autograd as ag
 
     x = np.random.default_rng(1).random(shape, dtype=np.float32)
