@@ -1,14 +1,32 @@
 """The list of primitives as Markdown, generated from the registry so the docs cannot go stale.
 
     python -m autograd.catalog > docs/primitives.md
+
+Every column is read from the registry or measured from what the tests draw: the order of
+differentiation the suite verifies (`check_primitive` checks order 2 for smooth primitives, order 1
+for those with kinks), the forward-mode and batching rules (read with getattr: "—" until declared),
+the float dtypes whose forward and gradient keep the dtype (probed on one drawn example), and the
+test domain in words (from the domain names, or summarised from examples drawn deterministically).
 """
 from __future__ import annotations
 
-from .primitive import REGISTRY
+import weakref
+from typing import Any
 
+import numpy as np
 
-def _module_of(prim) -> str:
-    return prim.forward.__module__.rsplit(".", 1)[-1] if hasattr(prim.forward, "__module__") else "?"
+from .primitive import REGISTRY, Primitive
+
+FLOAT_DTYPES = (np.float16, np.float32, np.float64)
+_DRAWS = 8  # examples drawn per primitive to describe its test domain
+_DOMAIN_WORDS = {
+    "real": "real in [{0:g}, {1:g}]",
+    "positive": "positive, [{0:g}, {1:g}]",
+    "nonzero": "nonzero, |x| in [{0:g}, {1:g}]",
+    "unit": "inside (-1, 1): [{0:g}, {1:g}]",
+    "bool": "a boolean mask (not differentiated)",
+    "const": "a constant",
+}
 
 
 def markdown() -> str:
@@ -19,24 +37,116 @@ def markdown() -> str:
         f"tapegrad has {len(REGISTRY)} primitives; everything else (softmax, var, conv2d, batch norm, ...) is",
         "composed from them and has no VJP of its own.",
         "",
-        "| primitive | family | what it does | differentiable args (test domain) | transpose | saves output |",
-        "|---|---|---|---|---|---|",
+        "Columns: **VJP order** is the order of differentiation the test suite verifies against finite",
+        "differences (2 for smooth primitives, 1 where kinks make second differences meaningless);",
+        "**JVP** and **batching** are the forward-mode and `vmap` rules (\"—\" until declared; \"fallback\"",
+        "for a JVP derived from the VJP); **float dtypes** are those whose forward and gradient keep the",
+        "dtype, probed on a drawn example; **test domain** is what the tests draw, in words.",
+        "",
+        "| primitive | family | what it does | VJP order | JVP | batching | float dtypes | test domain | "
+        "transpose | saves output |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for prim in REGISTRY.values():
         family = prim.vjps.__module__.rsplit(".", 1)[-1] if prim.variadic else _family(prim)
-        domain = "drawn by `examples`" if prim.examples is not None else ", ".join(prim.domain)
-        lines.append(
-            f"| `{prim.name}` | {family} | {prim.doc.replace('|', '&#124;')} | {domain} | {prim.transpose or ''} | "
-            f"{'yes' if prim.save_output else ''} |"
-        )
+        drawn = _draw(prim)
+        cells = [f"`{prim.name}`", family, prim.doc, "2" if prim.smooth else "1", _jvp(prim),
+                 "yes" if getattr(prim, "batch", None) is not None else "—", _dtypes(prim, drawn[0]),
+                 _domain_words(prim, drawn), prim.transpose or "", "yes" if prim.save_output else ""]
+        lines.append("| " + " | ".join(c.replace("|", "&#124;") for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-def _family(prim) -> str:
+def _family(prim: Primitive) -> str:
     for vjp in prim.vjps:
         if vjp is not None:
             return vjp.__module__.rsplit(".", 1)[-1]
-    return _module_of(prim)
+    return prim.forward.__module__.rsplit(".", 1)[-1] if hasattr(prim.forward, "__module__") else "?"
+
+
+def _jvp(prim: Primitive) -> str:
+    if getattr(prim, "jvp", None) is not None:
+        return "yes"
+    return "fallback" if getattr(prim, "jvp_fallback", None) else "—"
+
+
+_DRAWN: "weakref.WeakKeyDictionary[Primitive, list]" = weakref.WeakKeyDictionary()
+
+
+def _draw(prim: Primitive) -> list[tuple[tuple, dict]]:
+    """Examples from the tests' own strategy, drawn with a fixed seed so the page is reproducible
+    (kept per primitive: drawing is the slow part of the page)."""
+    if prim not in _DRAWN:
+        _DRAWN[prim] = _draw_now(prim)
+    return _DRAWN[prim]
+
+
+def _draw_now(prim: Primitive) -> list[tuple[tuple, dict]]:
+    from hypothesis import HealthCheck, Phase, given, settings
+
+    from .testing.strategies import primitive_args
+
+    drawn: list[tuple[tuple, dict]] = []
+
+    @settings(max_examples=_DRAWS, derandomize=True, database=None, phases=[Phase.generate], deadline=None,
+              suppress_health_check=list(HealthCheck))
+    @given(primitive_args(prim))
+    def collect(example):
+        drawn.append(example)
+
+    collect()
+    return drawn
+
+
+def _dtypes(prim: Primitive, example: tuple[tuple, dict]) -> str:
+    from .engine import grad
+    from .tensor import Tensor
+
+    args, params = example
+    kept = []
+    for dtype in FLOAT_DTYPES:
+        xs = [Tensor(a.data.astype(dtype), requires_grad=True) if isinstance(a, Tensor) and a.dtype.kind == "f" else a
+              for a in args]
+        diff = [x for x in xs if isinstance(x, Tensor) and x.requires_grad]
+        try:
+            with np.errstate(all="ignore"):
+                out = prim(*xs, **params)
+                gs = grad(out.sum(), diff, allow_unused=True)
+        except Exception:  # noqa: BLE001 - a dtype the primitive refuses is simply not listed
+            continue
+        if (out.dtype == dtype or prim.name == "cast") and all(g is None or g.dtype == dtype for g in gs):
+            kept.append(np.dtype(dtype).name)
+    return ", ".join(kept) or "none"
+
+
+def _domain_words(prim: Primitive, drawn: list[tuple[tuple, dict]]) -> str:
+    if prim.examples is None:
+        from .testing.strategies import DOMAINS
+
+        return ", ".join(_DOMAIN_WORDS[d].format(*DOMAINS.get(d, (0, 0))) for d in prim.domain)
+    parts = []
+    width = max(len(args) for args, _ in drawn)
+    for k in range(width):
+        seen = [args[k] for args, _ in drawn if k < len(args)]
+        parts.append(_describe_arg(seen))
+    params = sorted({name for _, p in drawn for name in p})
+    text = "; ".join(f"arg {k}: {p}" for k, p in enumerate(parts))
+    return text + (f"; params {', '.join(params)}" if params else "")
+
+
+def _describe_arg(seen: list[Any]) -> str:
+    from .tensor import Tensor
+
+    arrays = [a.data if isinstance(a, Tensor) else a for a in seen]
+    if not all(isinstance(a, np.ndarray) for a in arrays):
+        return "a constant"
+    ranks = sorted({a.ndim for a in arrays})
+    rank = f"{ranks[0]}-d" if len(ranks) == 1 else f"{ranks[0]}–{ranks[-1]}-d"
+    if arrays[0].dtype.kind == "f":
+        values = np.concatenate([a.ravel() for a in arrays]) if any(a.size for a in arrays) else np.zeros(0)
+        span = f", values in [{values.min():.2g}, {values.max():.2g}]" if values.size else ""
+        return f"{rank} float{span}"
+    return f"{rank} {'index' if arrays[0].dtype.kind in 'iu' else arrays[0].dtype.name} array"
 
 
 if __name__ == "__main__":
