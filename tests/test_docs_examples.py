@@ -89,3 +89,35 @@ def test_draw_graphs_example_makes_every_picture_of_the_docs(tmp_path, monkeypat
     assert pictures and pictures <= made, f"pictures the docs show but the example does not make: {pictures - made}"
     _skip_without_dot(dot_available)
     assert all((tmp_path / f"{name}.png").read_bytes()[:4] == b"\x89PNG" for name in pictures)
+
+
+def test_testing_page_blocks_run_and_their_property_tests_pass():
+    ns: dict = {}
+    for block in _blocks(ROOT / "docs" / "testing.md"):
+        exec(block, ns)
+    tests = sorted(name for name in ns if name.startswith("test_"))
+    assert tests == ["test_adam_first_step_is_lr_sign", "test_batch_norm_normalises_each_channel_in_train_mode",
+                     "test_checkpoints_restore_the_same_model", "test_zero_gradient_keeps_parameters_still"]
+    for name in tests:
+        ns[name]()  # Hypothesis runs each property
+
+
+def test_testing_page_error_text_is_what_check_grads_prints():
+    from autograd.primitive import defprim, unregister
+    from autograd.testing import GradientCheckError, check_grads
+
+    import autograd as ag
+
+    def vjp(g, ans, x):
+        scale = np.ones(x.shape)
+        scale[6, 17], scale[12, 2] = 3.0, 1.5
+        return g * ag.tensor(scale)
+
+    prim = defprim("docs_wrong_copy", lambda x: x.copy(), vjp)
+    try:
+        with pytest.raises(GradientCheckError) as info:
+            check_grads(lambda t: prim(t) * 2.0, np.random.default_rng(0).standard_normal((20, 20)), order=1)
+    finally:
+        unregister("docs_wrong_copy")
+    page = " ".join((ROOT / "docs" / "testing.md").read_text().split())
+    assert " ".join(f"GradientCheckError: {info.value}".split()) in page
