@@ -237,7 +237,8 @@ def _check_fingerprints(node: Node) -> None:
             from .errors import GraphError
 
             raise GraphError(
-                f"backward: argument {i} (shape {fmt_shape(a.shape)}) of '{node.prim.name}' was changed after "
+                f"backward: argument {i}{' ' + repr(a.name) if a.name else ''} (shape {fmt_shape(a.shape)}) of "
+                f"'{node.prim.name}'{module_of(node)} was changed after "
                 f"'{node.prim.name}' saved it{' at ' + node.source if node.source else ''}, by a write that "
                 "bypasses version counting (through .data or NumPy); its gradient would be wrong. Change a "
                 "copy, or make the change before the op or after backward()."

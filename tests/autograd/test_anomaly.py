@@ -200,3 +200,16 @@ def test_numpy_warnings_from_primitives_are_silenced_and_can_be_restored():
 def test_numpy_warnings_outside_tapegrad_are_untouched():
     with pytest.warns(RuntimeWarning, match="invalid value encountered in log"):
         np.log(np.array([-1.0]))
+
+
+def test_a_write_through_data_names_the_parameter_and_module():
+    import nn
+
+    model = nn.Sequential(nn.Linear(2, 3), nn.Tanh(), nn.Linear(3, 1))
+    with ag.detect_anomaly(module=model):
+        loss = model(ag.tensor(np.ones((4, 2), np.float32))).sum()
+        model[2].bias.data[0] += 1.0  # bypasses the version counter
+        with pytest.raises(GraphError) as info:
+            loss.backward()
+    msg = str(info.value)
+    assert "argument 1 '2.bias' (shape (1,)) of 'add' in module 2 (Linear) was changed after 'add' saved it" in msg
