@@ -6,7 +6,10 @@ Every column is read from the registry or measured from what the tests draw: the
 differentiation the suite verifies (`check_primitive` checks order 2 for smooth primitives, order 1
 for those with kinks), the forward-mode and batching rules (read with getattr: "—" until declared),
 the float dtypes whose forward and gradient keep the dtype (probed on one drawn example), and the
-test domain in words (from the domain names, or summarised from examples drawn deterministically).
+test domain in words (from the domain names, or, for primitives drawn by `examples`, the smallest
+named domain holding every value of 10 drawn examples, with the parameters they draw). Only what
+is stable from run to run is printed: Hypothesis mixes constants found in loaded modules into its
+draws, so exact ranges and ranks would change with what else is imported.
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ import numpy as np
 from .primitive import REGISTRY, Primitive
 
 FLOAT_DTYPES = (np.float16, np.float32, np.float64)
-_DRAWS = 8  # examples drawn per primitive to describe its test domain
+_DRAWS = 10  # examples drawn per primitive to describe its test domain
 _DOMAIN_WORDS = {
     "real": "real in [{0:g}, {1:g}]",
     "positive": "positive, [{0:g}, {1:g}]",
@@ -120,33 +123,39 @@ def _dtypes(prim: Primitive, example: tuple[tuple, dict]) -> str:
 
 
 def _domain_words(prim: Primitive, drawn: list[tuple[tuple, dict]]) -> str:
-    if prim.examples is None:
-        from .testing.strategies import DOMAINS
+    from .testing.strategies import DOMAINS
 
+    if prim.examples is None:
         return ", ".join(_DOMAIN_WORDS[d].format(*DOMAINS.get(d, (0, 0))) for d in prim.domain)
-    parts = []
-    width = max(len(args) for args, _ in drawn)
-    for k in range(width):
-        seen = [args[k] for args, _ in drawn if k < len(args)]
-        parts.append(_describe_arg(seen))
+    if prim.variadic:  # a varying number of arguments: describe them together
+        parts = [f"arrays of {_describe_arg([a for args, _ in drawn for a in args])}"]
+    else:
+        parts = [f"arg {k}: {_describe_arg([args[k] for args, _ in drawn])}" for k in range(len(drawn[0][0]))]
     params = sorted({name for _, p in drawn for name in p})
-    text = "; ".join(f"arg {k}: {p}" for k, p in enumerate(parts))
-    return text + (f"; params {', '.join(params)}" if params else "")
+    return "; ".join(parts) + (f"; params {', '.join(params)}" if params else "")
 
 
 def _describe_arg(seen: list[Any]) -> str:
     from .tensor import Tensor
+    from .testing.strategies import DOMAINS
 
     arrays = [a.data if isinstance(a, Tensor) else a for a in seen]
     if not all(isinstance(a, np.ndarray) for a in arrays):
         return "a constant"
-    ranks = sorted({a.ndim for a in arrays})
-    rank = f"{ranks[0]}-d" if len(ranks) == 1 else f"{ranks[0]}–{ranks[-1]}-d"
-    if arrays[0].dtype.kind == "f":
-        values = np.concatenate([a.ravel() for a in arrays]) if any(a.size for a in arrays) else np.zeros(0)
-        span = f", values in [{values.min():.2g}, {values.max():.2g}]" if values.size else ""
-        return f"{rank} float{span}"
-    return f"{rank} {'index' if arrays[0].dtype.kind in 'iu' else arrays[0].dtype.name} array"
+    kind = arrays[0].dtype.kind
+    if kind != "f":
+        return "index arrays" if kind in "iu" else f"{arrays[0].dtype.name} arrays"
+    values = np.concatenate([a.ravel() for a in arrays])
+    if not values.size:
+        return "float, empty"
+    lo, hi, mag = values.min(), values.max(), np.abs(values)
+    # the smallest named domain holding them all ('unit' is never inferred: real draws can sit inside it)
+    for name in ("positive", "nonzero", "real"):
+        a, b = DOMAINS[name]
+        inside = (mag.min() >= a and mag.max() <= b) if name == "nonzero" else (lo >= a and hi <= b)
+        if inside:
+            return "float, " + _DOMAIN_WORDS[name].format(a, b)
+    return "float, beyond the named domains"
 
 
 if __name__ == "__main__":
