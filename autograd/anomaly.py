@@ -82,6 +82,10 @@ def name_parameters(module: Any) -> None:
             p.name = qual
 
 
+#: non-finite forward values waiting for a consumer; beyond this many the oldest is reported
+_MAX_PENDING = 64
+
+
 class detect_anomaly:
     """Context manager (and decorator) that raises AnomalyError at the first NaN/Inf.
 
@@ -96,7 +100,7 @@ class detect_anomaly:
         self.module = module
         self._from_where: dict[Node, tuple[Node, int]] = {}
         # forward non-finite outputs not yet reported: node -> message (strong refs: a NaN made and
-        # dropped inside the block is still reported at its end)
+        # dropped inside the block is still reported at its end); a where() that discards it removes it
         self._pending: dict[Node, str] = {}
         # non-finite outputs that only a where() discarded: node -> (where node, branch, positions)
         self._trapped: "weakref.WeakKeyDictionary[Node, tuple[Node, int, int]]" = weakref.WeakKeyDictionary()
@@ -136,6 +140,8 @@ class detect_anomaly:
         if self._pending:
             self._consume_pending(node, out)
         if out.dtype.kind == "f" and not np.isfinite(out).all():
+            if len(self._pending) >= _MAX_PENDING:  # process-wide mode has no block end: report the oldest
+                self._raise_pending(next(iter(self._pending)))
             self._pending[node] = (
                 f"anomaly: '{node.prim.name}'{module_of(node)} produced non-finite values in forward: {_stats(out)}; "
                 f"input shapes {_input_shapes(node)}{_where_from(node)}"
@@ -151,14 +157,12 @@ class detect_anomaly:
             hidden = _discarded_by_where(node, i, out)
             if hidden is None:
                 self._raise_pending(src)
-            self._trapped[src] = (node, i, hidden)
+            self._trapped[src] = (node, i, hidden)  # kept weakly, for backward's explanation
+            del self._pending[src]
 
     def _raise_pending(self, only: Node | None = None) -> None:
-        for src, message in list(self._pending.items()):
-            if only is not None and src is not only:
-                continue
-            if only is None and src in self._trapped:
-                continue  # only a where() used it: the forward result is fine
+        message = self._pending[only] if only is not None else next(iter(self._pending.values()), None)
+        if message is not None:
             self._pending.clear()
             raise AnomalyError(message)
 

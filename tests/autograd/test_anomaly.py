@@ -213,3 +213,20 @@ def test_a_write_through_data_names_the_parameter_and_module():
             loss.backward()
     msg = str(info.value)
     assert "argument 1 '2.bias' (shape (1,)) of 'add' in module 2 (Linear) was changed after 'add' saved it" in msg
+
+
+def test_unconsumed_nans_are_reported_after_a_bounded_number():
+    x = ag.tensor([-1.0], requires_grad=True)
+    made = []
+    with pytest.raises(ag.AnomalyError, match="'log' produced non-finite"):
+        with ag.detect_anomaly():
+            for _ in range(100):
+                made.append(ag.log(x))
+    assert len(made) == 64  # the 65th NaN reports the first: a process-wide mode holds no more
+
+
+def test_nans_a_where_discards_do_not_pile_up():
+    x = ag.tensor(np.array([-1.0, 4.0]), requires_grad=True)
+    with ag.detect_anomaly():
+        outs = [ag.where(x > 0, ag.sqrt(x), 0.0) for _ in range(200)]  # more than the bound: none is pending
+    assert all(np.isfinite(o.data).all() for o in outs)
