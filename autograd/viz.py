@@ -257,7 +257,8 @@ class _Builder:
         key = id(o.tensor) if o.tensor is not None else ("shape", o.shape, r.id)
         if key not in self.origins:
             self.origins[key] = f"n{r.id}"
-            text = [r.name] if not self.o.show_shapes else [r.name, f"{fmt_shape(o.shape)} {_short_dtype(o.dtype)}"]
+            name = getattr(o.tensor, "name", None) or r.name  # the user's own name for the tensor, if any
+            text = [name] if not self.o.show_shapes else [name, f"{fmt_shape(o.shape)} {_short_dtype(o.dtype)}"]
             placed[self._side(r) + ()].append((f"n{r.id}", {"label": _lines(*text), "fillcolor": COLORS["input"],
                                                             "shape": "box", "style": "filled"}))
         boxed = all(self.owner[c] != f"n{c}" for c in self.consumers.get(r.id, []))

@@ -122,3 +122,12 @@ def test_without_record_inputs_the_unfolded_array_is_drawn():
     assert label(nodes[leaf]) == ["x0"]
     assert [label(a)[0] for s, _, a in edges if s == leaf] == ["(4, 1, 9, 400) f32"]  # the unfolded array
     assert not [n for n in nodes if n.startswith("u")]
+
+
+def test_the_users_tensor_keeps_its_own_name():
+    model = digit_cnn()
+    images = ag.tensor(np.zeros((2, 1, 20, 20), np.float32), name="images")
+    with viz.record_inputs():
+        logits = model(images)
+    nodes, _, _ = parse(viz.draw(logits, module=model).source)
+    assert ["images", "(2, 1, 20, 20) f32"] in [label(a) for a in nodes.values()]
