@@ -1,14 +1,35 @@
 """The list of primitives as Markdown, generated from the registry so the docs cannot go stale.
 
     python -m autograd.catalog > docs/primitives.md
+
+Every column is read from the registry or measured from what the tests draw: the order of
+differentiation the suite verifies (`check_primitive` checks order 2 for smooth primitives, order 1
+for those with kinks), the forward-mode and batching rules (read with getattr: "—" until declared),
+the float dtypes whose forward and gradient keep the dtype (probed on one drawn example), and the
+test domain in words (from the domain names, or, for primitives drawn by `examples`, the smallest
+named domain holding every value of 10 drawn examples, with the parameters they draw). Only what
+is stable from run to run is printed: Hypothesis mixes constants found in loaded modules into its
+draws, so exact ranges and ranks would change with what else is imported.
 """
 from __future__ import annotations
 
-from .primitive import REGISTRY
+import weakref
+from typing import Any
 
+import numpy as np
 
-def _module_of(prim) -> str:
-    return prim.forward.__module__.rsplit(".", 1)[-1] if hasattr(prim.forward, "__module__") else "?"
+from .primitive import REGISTRY, Primitive
+
+FLOAT_DTYPES = (np.float16, np.float32, np.float64)
+_DRAWS = 10  # examples drawn per primitive to describe its test domain
+_DOMAIN_WORDS = {
+    "real": "real in [{0:g}, {1:g}]",
+    "positive": "positive, [{0:g}, {1:g}]",
+    "nonzero": "nonzero, |x| in [{0:g}, {1:g}]",
+    "unit": "inside (-1, 1): [{0:g}, {1:g}]",
+    "bool": "a boolean mask (not differentiated)",
+    "const": "a constant",
+}
 
 
 def markdown() -> str:
@@ -19,24 +40,122 @@ def markdown() -> str:
         f"tapegrad has {len(REGISTRY)} primitives; everything else (softmax, var, conv2d, batch norm, ...) is",
         "composed from them and has no VJP of its own.",
         "",
-        "| primitive | family | what it does | differentiable args (test domain) | transpose | saves output |",
-        "|---|---|---|---|---|---|",
+        "Columns: **VJP order** is the order of differentiation the test suite verifies against finite",
+        "differences (2 for smooth primitives, 1 where kinks make second differences meaningless);",
+        "**JVP** and **batching** are the forward-mode and `vmap` rules (\"—\" until declared; \"fallback\"",
+        "for a JVP derived from the VJP); **float dtypes** are those whose forward and gradient keep the",
+        "dtype, probed on a drawn example; **test domain** is what the tests draw, in words.",
+        "",
+        "| primitive | family | what it does | VJP order | JVP | batching | float dtypes | test domain | "
+        "transpose | saves output |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for prim in REGISTRY.values():
         family = prim.vjps.__module__.rsplit(".", 1)[-1] if prim.variadic else _family(prim)
-        domain = "drawn by `examples`" if prim.examples is not None else ", ".join(prim.domain)
-        lines.append(
-            f"| `{prim.name}` | {family} | {prim.doc.replace('|', '&#124;')} | {domain} | {prim.transpose or ''} | "
-            f"{'yes' if prim.save_output else ''} |"
-        )
+        drawn = _draw(prim)
+        cells = [f"`{prim.name}`", family, prim.doc, "2" if prim.smooth else "1", _jvp(prim),
+                 "yes" if getattr(prim, "batch", None) is not None else "—", _dtypes(prim, drawn[0]),
+                 _domain_words(prim, drawn), prim.transpose or "", "yes" if prim.save_output else ""]
+        lines.append("| " + " | ".join(c.replace("|", "&#124;") for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-def _family(prim) -> str:
+def _family(prim: Primitive) -> str:
     for vjp in prim.vjps:
         if vjp is not None:
             return vjp.__module__.rsplit(".", 1)[-1]
-    return _module_of(prim)
+    return prim.forward.__module__.rsplit(".", 1)[-1] if hasattr(prim.forward, "__module__") else "?"
+
+
+def _jvp(prim: Primitive) -> str:
+    if getattr(prim, "jvp", None) is not None:
+        return "yes"
+    return "fallback" if getattr(prim, "jvp_fallback", None) else "—"
+
+
+_DRAWN: "weakref.WeakKeyDictionary[Primitive, list]" = weakref.WeakKeyDictionary()
+
+
+def _draw(prim: Primitive) -> list[tuple[tuple, dict]]:
+    """Examples from the tests' own strategy, drawn with a fixed seed so the page is reproducible
+    (kept per primitive: drawing is the slow part of the page)."""
+    if prim not in _DRAWN:
+        _DRAWN[prim] = _draw_now(prim)
+    return _DRAWN[prim]
+
+
+def _draw_now(prim: Primitive) -> list[tuple[tuple, dict]]:
+    from hypothesis import HealthCheck, Phase, given, settings
+
+    from .testing.strategies import primitive_args
+
+    drawn: list[tuple[tuple, dict]] = []
+
+    @settings(max_examples=_DRAWS, derandomize=True, database=None, phases=[Phase.generate], deadline=None,
+              suppress_health_check=list(HealthCheck))
+    @given(primitive_args(prim))
+    def collect(example):
+        drawn.append(example)
+
+    collect()
+    return drawn
+
+
+def _dtypes(prim: Primitive, example: tuple[tuple, dict]) -> str:
+    from .engine import grad
+    from .tensor import Tensor
+
+    args, params = example
+    kept = []
+    for dtype in FLOAT_DTYPES:
+        xs = [Tensor(a.data.astype(dtype), requires_grad=True) if isinstance(a, Tensor) and a.dtype.kind == "f" else a
+              for a in args]
+        diff = [x for x in xs if isinstance(x, Tensor) and x.requires_grad]
+        try:
+            with np.errstate(all="ignore"):
+                out = prim(*xs, **params)
+                gs = grad(out.sum(), diff, allow_unused=True)
+        except Exception:  # noqa: BLE001 - a dtype the primitive refuses is simply not listed
+            continue
+        if (out.dtype == dtype or prim.name == "cast") and all(g is None or g.dtype == dtype for g in gs):
+            kept.append(np.dtype(dtype).name)
+    return ", ".join(kept) or "none"
+
+
+def _domain_words(prim: Primitive, drawn: list[tuple[tuple, dict]]) -> str:
+    from .testing.strategies import DOMAINS
+
+    if prim.examples is None:
+        return ", ".join(_DOMAIN_WORDS[d].format(*DOMAINS.get(d, (0, 0))) for d in prim.domain)
+    if prim.variadic:  # a varying number of arguments: describe them together
+        parts = [f"arrays of {_describe_arg([a for args, _ in drawn for a in args])}"]
+    else:
+        parts = [f"arg {k}: {_describe_arg([args[k] for args, _ in drawn])}" for k in range(len(drawn[0][0]))]
+    params = sorted({name for _, p in drawn for name in p})
+    return "; ".join(parts) + (f"; params {', '.join(params)}" if params else "")
+
+
+def _describe_arg(seen: list[Any]) -> str:
+    from .tensor import Tensor
+    from .testing.strategies import DOMAINS
+
+    arrays = [a.data if isinstance(a, Tensor) else a for a in seen]
+    if not all(isinstance(a, np.ndarray) for a in arrays):
+        return "a constant"
+    kind = arrays[0].dtype.kind
+    if kind != "f":
+        return "index arrays" if kind in "iu" else f"{arrays[0].dtype.name} arrays"
+    values = np.concatenate([a.ravel() for a in arrays])
+    if not values.size:
+        return "float, empty"
+    lo, hi, mag = values.min(), values.max(), np.abs(values)
+    # the smallest named domain holding them all ('unit' is never inferred: real draws can sit inside it)
+    for name in ("positive", "nonzero", "real"):
+        a, b = DOMAINS[name]
+        inside = (mag.min() >= a and mag.max() <= b) if name == "nonzero" else (lo >= a and hi <= b)
+        if inside:
+            return "float, " + _DOMAIN_WORDS[name].format(a, b)
+    return "float, beyond the named domains"
 
 
 if __name__ == "__main__":

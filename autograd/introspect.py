@@ -37,6 +37,18 @@ class Saved:
 
 
 @dataclass(frozen=True)
+class Origin:
+    """How a leaf was made from the user's tensor by ops that recorded nothing (the input needed no
+    grad), e.g. conv's im2col of an image: known for forwards run inside `record_inputs()`."""
+
+    ops: tuple[str, ...]  # the unrecorded primitives, first to last
+    shape: tuple[int, ...]  # of the user's tensor
+    dtype: str
+    scope: Scope  # the module call the unrecorded ops ran in
+    tensor: Any = field(default=None, compare=False, repr=False, hash=False)  # the user's tensor, if alive
+
+
+@dataclass(frozen=True)
 class LeafInfo:
     """A tensor made by no op: a parameter, an input, a constant Tensor or a gradient seed."""
 
@@ -50,6 +62,7 @@ class LeafInfo:
     is_grad: bool = False  # a cotangent fed to a VJP (seen inside `record_backward()`)
     op: str = "leaf"
     tensor: Any = field(default=None, compare=False, repr=False, hash=False)
+    origin: Origin | None = None  # made from a user's tensor by unrecorded ops (see `record_inputs`)
 
 
 @dataclass(frozen=True)
@@ -112,7 +125,7 @@ def walk(
             elif name is None:
                 name, unnamed = f"x{unnamed}", unnamed + 1
             records.append(LeafInfo(rid, name, tuple(obj.shape), str(obj.dtype), bool(obj.requires_grad),
-                                    is_param, int(obj.data.nbytes), is_grad, tensor=obj))
+                                    is_param, int(obj.data.nbytes), is_grad, tensor=obj, origin=origin_of(obj)))
         else:
             records.append(_node_info(rid, obj, ids))
     if follow_grad_of:
@@ -295,6 +308,63 @@ class record_backward:
             _GRAD_OF[node] = self._current[-1]
 
     def __enter__(self) -> "record_backward":
+        self._observer.subscribe()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._observer.unsubscribe()
+
+
+# --- the user's tensor behind an unrecorded input -------------------------------------------------
+# out array id -> [weakref to the array, Origin]; entries leave with their array. Keyed by id()
+# because ndarray == is elementwise; the weakref proves the id was not reused.
+_MADE_FROM: dict[int, list] = {}
+
+
+def origin_of(t: Tensor) -> Origin | None:
+    """The user's tensor and the unrecorded ops that made `t` (seen inside `record_inputs()`), or None."""
+    entry = _MADE_FROM.get(id(t.data))
+    if entry is None or entry[0]() is not t.data:
+        return None
+    return entry[1]
+
+
+class record_inputs:
+    """Remember how unrecorded ops turn a user's tensor into what a recorded op receives, so drawings
+    show the tensor the user passed, not its unfolding:
+
+        with viz.record_inputs():
+            logits = model(images)        # conv's im2col of `images` records no node
+        viz.draw(logits, module=model)    # draws images (4, 1, 20, 20) -> [unrecorded ops] -> conv
+
+    An observer of `apply` events; only ops that record no node are looked at, and chains are
+    flattened as they run, so intermediate arrays need not stay alive.
+    """
+
+    def __init__(self) -> None:
+        self._observer = observe(on_apply=self._apply)
+
+    def _apply(self, prim: Any, args: tuple, params: dict, out: Any, node: Node | None, seconds: float) -> None:
+        if node is not None or not isinstance(out, np.ndarray):
+            return
+        tensors = [a for a in args if isinstance(a, Tensor)]
+        if not tensors:
+            return
+        parent = next((t for t in tensors if origin_of(t) is not None), None)
+        if parent is not None:
+            before = origin_of(parent)
+            origin = Origin(before.ops + (prim.name,), before.shape, before.dtype, before.scope, before.tensor)
+        else:
+            parent = max(tensors, key=lambda t: t.data.size)
+            origin = Origin((prim.name,), tuple(parent.shape), str(parent.dtype), _Mode.scope, parent)
+        key = id(out)
+        try:
+            ref = weakref.ref(out, lambda _, key=key: _MADE_FROM.pop(key, None))
+        except TypeError:  # an array type without weak references: not tracked
+            return
+        _MADE_FROM[key] = [ref, origin]
+
+    def __enter__(self) -> "record_inputs":
         self._observer.subscribe()
         return self
 

@@ -6,6 +6,10 @@ SVG/PNG/PDF with the `dot` program, and Jupyter displays it inline. torchviz's c
 light grey, parameters light blue, other inputs light yellow, saved tensors orange, outputs green.
 Unlike torchviz, node names come from the walk order (the same program gives byte-identical DOT),
 ops are clustered by the module that made them, and whole module calls can be collapsed to one box.
+A gradient graph can be drawn beside its forward graph (`layout="side_by_side"`): forward on the
+left, backward on the right, each gradient op on the row of the forward op it differentiates.
+Inputs unfolded by unrecorded ops (conv's im2col of an image) are drawn as the tensor the user
+passed when the forward ran inside `record_inputs()`.
 """
 from __future__ import annotations
 
@@ -16,10 +20,12 @@ from typing import Any, Iterable, Mapping, Sequence
 import graphviz
 
 from .errors import TapegradError, fmt_shape
-from .introspect import LeafInfo, NodeInfo, Record, Scope, output_ids, record_backward, walk
+from .introspect import LeafInfo, NodeInfo, Record, Scope, output_ids, record_backward, record_inputs, walk
 from .tensor import Tensor
 
-__all__ = ["draw", "record_backward", "GraphvizNotInstalled", "Graph", "COLORS"]
+__all__ = ["draw", "record_backward", "record_inputs", "GraphvizNotInstalled", "Graph", "COLORS"]
+LAYOUTS = ("interleaved", "side_by_side")
+_FORWARD, _BACKWARD = ("forward", "side"), ("backward", "side")
 
 COLORS = {
     "op": "lightgrey",
@@ -83,6 +89,8 @@ def draw(
     rankdir: str = "TB",
     overlay: Any = None,
     legend: bool = True,
+    layout: str = "interleaved",
+    show_source: bool = True,
 ) -> Graph:
     """Draw the graph that produced `outputs`.
 
@@ -93,12 +101,22 @@ def draw(
     and linked to it by a dashed red edge. collapse: module class names (or qualified names) whose calls
     are drawn as one box; depth: draw every module call at nesting level `depth` as one box (the root
     module, qualified name "", is level 0: depth=1 boxes its children, depth=0 the whole model). rankdir: 'TB' or 'LR'. overlay: a `profiler.profile`
-    whose timings colour the ops (ms, saved bytes, NaN/Inf in red).
+    whose timings colour the ops (ms, saved bytes, NaN/Inf in red). layout: with backward=True,
+    "interleaved" puts each gradient cluster next to its forward op; "side_by_side" draws the forward
+    graph on the left and the backward graph on the right, each gradient op on the row of the forward
+    op it differentiates, linked to it. show_source: print the user's line under each op when it was
+    captured (anomaly mode, profile).
     """
     if not outputs:
         raise ValueError("draw: give at least one output tensor")
+    if layout not in LAYOUTS:
+        raise ValueError(f"draw: layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+    if layout == "side_by_side" and not backward:
+        raise ValueError("draw: layout='side_by_side' draws a gradient beside its forward graph: pass backward=True "
+                         "and gradients computed with create_graph=True inside viz.record_backward()")
     records = walk(*outputs, params=params, module=module, follow_grad_of=backward)
-    opts = _Options(show_shapes, show_saved, backward, set(collapse or ()), depth, overlay)
+    opts = _Options(show_shapes, show_saved, backward, set(collapse or ()), depth, overlay,
+                    layout == "side_by_side", show_source)
     return _Builder(records, output_ids(records, outputs), outputs, opts).build(rankdir, legend)
 
 
@@ -110,6 +128,8 @@ class _Options:
     collapse: set[str]
     depth: int | None
     overlay: Any
+    side_by_side: bool = False
+    show_source: bool = True
 
 
 @dataclass
@@ -138,10 +158,20 @@ class _Builder:
         self.scope = {r.id: self._scope(r) for r in records}
         self.boxes: dict[Scope, _Box] = {}
         self.owner: dict[int, str] = {}  # record id -> display node name
+        self.origins: dict[Any, str] = {}  # the user's tensor behind unfolded leaves -> its display node
+        # unfolded leaf id -> (display node of the user's tensor, node of the unrecorded ops or None)
+        self.unfolded: dict[int, tuple[str, str | None]] = {}
         self._assign()
 
     # --- which display node shows each record -------------------------------------------------
     def _scope(self, r: Record) -> Scope:
+        if not self.o.side_by_side:
+            return self._own_scope(r)
+        if isinstance(r, NodeInfo) and r.grad_of is not None or isinstance(r, LeafInfo) and r.is_grad:
+            return (_BACKWARD,) + self._own_scope(r)
+        return (_FORWARD,) + self._own_scope(r)
+
+    def _own_scope(self, r: Record) -> Scope:
         if isinstance(r, NodeInfo):
             if r.grad_of is not None:  # a gradient op sits next to its forward op, in a cluster of its own
                 fwd = self.rec[r.grad_of]
@@ -159,6 +189,8 @@ class _Builder:
     def _box_key(self, scope: Scope) -> Scope | None:
         level = 0  # the root module (qualified name "") is level 0, its children level 1, ...
         for k, (qual, kind) in enumerate(scope):
+            if kind == "side":
+                continue
             level += 1 if qual else 0
             if kind in self.o.collapse or (qual and qual in self.o.collapse):
                 return scope[: k + 1]
@@ -196,13 +228,20 @@ class _Builder:
             if self.owner[r.id] != f"n{r.id}":
                 continue
             attrs = self._leaf_attrs(r) if isinstance(r, LeafInfo) else self._op_attrs(r)
+            if isinstance(r, LeafInfo) and r.origin is not None:
+                self._place_origin(r, placed)
+                continue
             placed[self.scope[r.id]].append((f"n{r.id}", attrs))
             if self.o.show_saved and isinstance(r, NodeInfo) and r.saved:
                 placed[self.scope[r.id]].append((f"s{r.id}", self._saved_attrs(r)))
         for box in self.boxes.values():
             placed[box.scope[:-1]].append((box.name, self._box_attrs(box)))
+        if self.o.side_by_side:
+            g.attr(newrank="true")  # rank constraints across clusters: a gradient op on its forward op's row
         self._emit_clusters(g, placed)
         self._emit_edges(g)
+        if self.o.side_by_side:
+            self._align_ranks(g)
         for k, (rid, t) in enumerate(zip(self.outs, self.outputs)):
             label = t.name or ("gradient" if self.o.backward else "output") + (f" {k}" if len(self.outs) > 1 else "")
             g.node(f"out{k}", _lines(label, self._tensor_text(self.rec[rid])), fillcolor=COLORS["output"])
@@ -210,6 +249,44 @@ class _Builder:
         if legend:
             self._emit_legend(g)
         return g
+
+    def _place_origin(self, r: LeafInfo, placed: dict[Scope, list[tuple[str, dict]]]) -> None:
+        """The user's tensor (once per tensor) and the unrecorded ops that made this leaf from it, the
+        ops in the module cluster they ran in."""
+        o = r.origin
+        key = id(o.tensor) if o.tensor is not None else ("shape", o.shape, r.id)
+        if key not in self.origins:
+            self.origins[key] = f"n{r.id}"
+            name = getattr(o.tensor, "name", None) or r.name  # the user's own name for the tensor, if any
+            text = [name] if not self.o.show_shapes else [name, f"{fmt_shape(o.shape)} {_short_dtype(o.dtype)}"]
+            placed[self._side(r) + ()].append((f"n{r.id}", {"label": _lines(*text), "fillcolor": COLORS["input"],
+                                                            "shape": "box", "style": "filled"}))
+        boxed = all(self.owner[c] != f"n{c}" for c in self.consumers.get(r.id, []))
+        if boxed:  # the unfolding is inside a collapsed module box: the user's tensor goes straight in
+            self.unfolded[r.id] = (self.origins[key], None)
+            return
+        placed[self._side(r) + o.scope].append((f"u{r.id}", {
+            "label": _lines(" → ".join(o.ops), "not recorded (input needs no grad)"),
+            "style": "rounded,dashed", "color": "gray50", "fontcolor": "gray30", "fontsize": "9"}))
+        self.unfolded[r.id] = (self.origins[key], f"u{r.id}")
+
+    def _side(self, r: Record) -> Scope:
+        return (_FORWARD,) if self.o.side_by_side else ()
+
+    def _align_ranks(self, g: graphviz.Digraph) -> None:
+        """Put each forward op and the gradient ops of its VJP on one row (newrank allows it across clusters)."""
+        groups: dict[int, list[str]] = defaultdict(list)
+        for r in self.rec:
+            if isinstance(r, NodeInfo) and r.grad_of is not None and self.owner[r.id] == f"n{r.id}":
+                groups[r.grad_of].append(f"n{r.id}")
+        for fwd, names in groups.items():
+            if self.owner[fwd] != f"n{fwd}":
+                continue
+            row = graphviz.Digraph()
+            row.attr(rank="same")
+            for name in [f"n{fwd}"] + names:
+                row.node(name)
+            g.subgraph(row)
 
     def _emit_clusters(self, g: graphviz.Digraph, placed: dict[Scope, list[tuple[str, dict]]]) -> None:
         # clusters numbered in order of first appearance (placed follows the walk): deterministic ids
@@ -227,6 +304,12 @@ class _Builder:
                 qual, kind = child[-1]
                 sub = graphviz.Digraph(name=f"cluster_{ids[child]}")
                 grad = kind == "grad"
+                if kind == "side":
+                    sub.attr(label=qual, labeljust="c", style="dashed", color="gray70", fontsize="12",
+                             fontcolor="gray30")
+                    build(child, sub)
+                    target.subgraph(sub)
+                    continue
                 sub.attr(label=qual if grad else (f"{qual} {kind}" if qual else kind), labeljust="l",
                          style="rounded,filled" + (",dashed" if grad else ""), color="salmon" if grad else "gray60",
                          fillcolor="#fff7f5" if grad else ("#f4f4f8" if len(child) % 2 else "#ffffff"),
@@ -246,11 +329,20 @@ class _Builder:
                 if ref is None:
                     continue
                 src = self.owner[ref]
+                if ref in self.unfolded:  # user's tensor -> unrecorded ops -> this op
+                    user, via = self.unfolded[ref]
+                    if via is None:
+                        src = user
+                    elif (user, via) not in drawn:
+                        drawn.add((user, via))
+                        g.edge(user, via, style="dashed", color="gray50")
+                    src = via or user
                 if src == dst or (src, dst) in drawn:
                     continue
                 drawn.add((src, dst))
                 label = self._tensor_text(self.rec[ref]) if self.o.show_shapes else None
-                g.edge(src, dst, label=label)
+                backward_edge = self.o.side_by_side and r.grad_of is not None
+                g.edge(src, dst, label=label, **({"constraint": "false"} if backward_edge else {}))
             if self.o.show_saved and r.saved and dst == f"n{r.id}":
                 g.edge(f"s{r.id}", dst, style="dotted", arrowhead="none", color="darkorange")
             if r.grad_of is not None and dst == f"n{r.id}":
@@ -305,6 +397,9 @@ class _Builder:
         text = [r.op] + ([", ".join(shown)] if shown else [])
         attrs = {"fillcolor": COLORS["grad_op"] if r.grad_of is not None else COLORS["op"]}
         text += self._overlay(attrs, [r.node], r.saved_bytes)
+        if self.o.show_source and r.source and r.grad_of is None:  # gradient ops all come from the grad() line
+            text.append(_short_source(r.source))
+            attrs["fontsize"] = "9"
         attrs["label"] = _lines(*text)
         tip = r.source or (" / ".join(f"{q or k}" for q, k in r.scope) or r.op)
         attrs["tooltip"] = graphviz.escape(tip)
@@ -406,6 +501,14 @@ def _short_dtype(dtype: str) -> str:
         if dtype.startswith(long) and dtype[len(long):].isdigit():
             return short + dtype[len(long):]
     return dtype
+
+
+def _short_source(source: str, limit: int = 48) -> str:
+    """'/long/path/train.py:20 in step: y = f(x)' -> 'train.py:20: y = f(x)', cut to `limit` characters."""
+    where, _, code = source.partition(" in ")
+    path, _, line = where.rpartition(":")
+    text = f"{path.rsplit('/', 1)[-1]}:{line}: {code.partition(': ')[2]}".rstrip(": ")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _bytes(n: int) -> str:

@@ -49,7 +49,8 @@ def main() -> None:
     model = digit_cnn()
     images = ag.tensor(rng.standard_normal((4, 1, 20, 20)).astype(np.float32))
     labels = ag.tensor(np.array([3, 1, 4, 1]))
-    logits = model(images)
+    with viz.record_inputs():  # draw `images` as the input, not conv's unfolding of it
+        logits = model(images)
     save(viz.draw(logits, module=model), "graph-cnn")
     save(viz.draw(logits, module=model, depth=1), "graph-cnn-collapsed")
     save(viz.draw(logits, module=model, collapse=["Conv2d", "BatchNorm2d"]), "graph-cnn-collapse-by-class")
@@ -69,6 +70,12 @@ def main() -> None:
     with viz.record_backward():
         (gw,) = ag.grad(loss, [w], create_graph=True)
     save(viz.draw(gw, params={"x": x, "w": w}, backward=True), "graph-backward")
+    save(viz.draw(gw, params={"x": x, "w": w}, backward=True, layout="side_by_side"), "graph-backward-side")
+
+    # --- 4b. source lines as labels (captured by anomaly mode or a profile) ---------------------
+    with ag.detect_anomaly():
+        y = (x * w).tanh().sum()
+    save(viz.draw(y, params={"x": x, "w": w}), "graph-source")
 
     # --- 5. a profile overlay -----------------------------------------------------------------
     nn.CrossEntropyLoss()(model(images), labels).backward()  # warm up: first calls pay one-off costs

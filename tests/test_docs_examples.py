@@ -1,14 +1,44 @@
-"""The code shown in README and docs runs and does what the text says."""
+"""The code shown in README and docs runs and does what the text says.
+
+Examples that render a picture need Graphviz's `dot` program. Without it, every `.render()` writes
+the DOT text only (what `.source` holds), the rest of the example is still checked, and the test
+then skips with the reason, as the README promises.
+"""
 import re
+import runpy
+import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
+
+from autograd import viz
 
 ROOT = Path(__file__).resolve().parents[1]
+NO_DOT = "Graphviz's 'dot' program is not on PATH: the example ran, its rendering was not checked"
 
 
 def _blocks(path: Path) -> list[str]:
     return re.findall(r"```python\n(.*?)```", path.read_text(), re.S)
+
+
+@pytest.fixture
+def dot_available(monkeypatch) -> bool:
+    """True when `dot` renders; otherwise render() only saves the DOT text (call `_skip_without_dot` last)."""
+    if shutil.which("dot"):
+        return True
+
+    def save_source(self, filename=None, directory=None, *args, **kwargs):
+        return self.save(filename, directory)
+
+    monkeypatch.setattr(viz.Graph, "render", save_source)
+    return False
+
+
+def _skip_without_dot(dot_available: bool) -> None:
+    if not dot_available:
+        pytest.skip(NO_DOT)
 
 
 def test_nn_and_optim_worked_example(tmp_path, monkeypatch):
@@ -21,12 +51,14 @@ def test_nn_and_optim_worked_example(tmp_path, monkeypatch):
     assert (tmp_path / "checkpoint.npz").stat().st_size > 0
 
 
-def test_readme_example(tmp_path, monkeypatch):
+def test_readme_example(tmp_path, monkeypatch, dot_available):
     monkeypatch.chdir(tmp_path)
     ns: dict = {}
     exec(_blocks(ROOT / "README.md")[0], ns)
     assert ns["loss"].item() < 0.5
     assert "digraph" in (tmp_path / "mlp").read_text()
+    _skip_without_dot(dot_available)
+    assert (tmp_path / "mlp.svg").read_text().lstrip().startswith(("<?xml", "<svg"))
 
 
 def test_tutorial_blocks_run_in_order(capsys):
@@ -35,3 +67,57 @@ def test_tutorial_blocks_run_in_order(capsys):
         exec(block, ns)
     np.testing.assert_allclose(ns["h"].data, 6 * ns["x"].data)  # grad of grad of x**3
     assert ns["hv"].shape == (3,)
+
+
+def test_visualization_page_blocks_run_in_order(tmp_path, monkeypatch, capsys, dot_available):
+    monkeypatch.chdir(tmp_path)
+    ns: dict = {}
+    for block in _blocks(ROOT / "docs" / "visualization.md"):
+        exec(block, ns)
+    assert ns["logits"].shape == (4, 10)
+    assert "op " in capsys.readouterr().out  # the profile table was printed
+    assert "digraph" in (tmp_path / "graph-3op").read_text()
+    _skip_without_dot(dot_available)
+    assert (tmp_path / "graph-3op.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_draw_graphs_example_makes_every_picture_of_the_docs(tmp_path, monkeypatch, capsys, dot_available):
+    monkeypatch.setattr(sys, "argv", ["draw_graphs.py", str(tmp_path)])
+    runpy.run_path(str(ROOT / "examples" / "draw_graphs.py"), run_name="__main__")
+    pictures = set(re.findall(r"\(img/([\w-]+)\.png\)", (ROOT / "docs" / "visualization.md").read_text()))
+    made = {p.stem for p in tmp_path.iterdir()}
+    assert pictures and pictures <= made, f"pictures the docs show but the example does not make: {pictures - made}"
+    _skip_without_dot(dot_available)
+    assert all((tmp_path / f"{name}.png").read_bytes()[:4] == b"\x89PNG" for name in pictures)
+
+
+def test_testing_page_blocks_run_and_their_property_tests_pass():
+    ns: dict = {}
+    for block in _blocks(ROOT / "docs" / "testing.md"):
+        exec(block, ns)
+    tests = sorted(name for name in ns if name.startswith("test_"))
+    assert tests == ["test_adam_first_step_is_lr_sign", "test_batch_norm_normalises_each_channel_in_train_mode",
+                     "test_checkpoints_restore_the_same_model", "test_zero_gradient_keeps_parameters_still"]
+    for name in tests:
+        ns[name]()  # Hypothesis runs each property
+
+
+def test_testing_page_error_text_is_what_check_grads_prints():
+    from autograd.primitive import defprim, unregister
+    from autograd.testing import GradientCheckError, check_grads
+
+    import autograd as ag
+
+    def vjp(g, ans, x):
+        scale = np.ones(x.shape)
+        scale[6, 17], scale[12, 2] = 3.0, 1.5
+        return g * ag.tensor(scale)
+
+    prim = defprim("docs_wrong_copy", lambda x: x.copy(), vjp)
+    try:
+        with pytest.raises(GradientCheckError) as info:
+            check_grads(lambda t: prim(t) * 2.0, np.random.default_rng(0).standard_normal((20, 20)), order=1)
+    finally:
+        unregister("docs_wrong_copy")
+    page = " ".join((ROOT / "docs" / "testing.md").read_text().split())
+    assert " ".join(f"GradientCheckError: {info.value}".split()) in page

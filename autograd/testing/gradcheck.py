@@ -2,8 +2,10 @@
 
 Order 1 compares the VJP of a random projection of the output against central differences;
 small inputs are checked entry by entry (so a failure names the worst entries), large ones along a
-random direction (HIPS autograd's trick: one pair of function calls per argument). Order 2 applies
-the same check to the gradient function itself, built with `create_graph=True`.
+random direction (HIPS autograd's trick: one pair of function calls per argument). When a random
+direction disagrees, the direction is bisected over blocks of entries until the failing entries are
+found, so a large input's failure names its worst entries too. Order 2 applies the same check to the
+gradient function itself, built with `create_graph=True`.
 """
 from __future__ import annotations
 
@@ -17,6 +19,10 @@ from ..tensor import Tensor
 
 #: inputs with at most this many elements are checked entry by entry
 ENTRYWISE_LIMIT = 256
+#: bisection stops splitting a failing block of entries at this size and checks its entries one by one
+BLOCK_LIMIT = 8
+#: at most this many failing blocks are searched (each costs two calls of f per half)
+MAX_BLOCKS = 24
 
 
 class GradientCheckError(AssertionError):
@@ -113,10 +119,55 @@ def _check_order1(f, xs, diff, eps, rtol, atol, gen, order_label: int) -> None:
             numeric = _central(projected, xs, i, u, eps)
             exact = float(np.sum(g * u))
             if not np.isclose(exact, numeric, rtol=rtol, atol=atol * np.sqrt(x.size)):
+                found = _bisect(g, u, lambda d: _central(projected, xs, i, d, eps), rtol, atol)
                 raise GradientCheckError(
                     f"check_grads: order {order_label}, argument {i} (shape {fmt_shape(x.shape)}): directional "
-                    f"derivative along a random direction: analytic {exact:.8g}, numeric {numeric:.8g}"
+                    f"derivative along a random direction: analytic {exact:.8g}, numeric {numeric:.8g}; "
+                    + _worst_lines(found, x.shape, rtol, atol)
                 )
+
+
+def _bisect(g: np.ndarray, u: np.ndarray, numeric_along: Callable[[np.ndarray], float], rtol: float,
+            atol: float) -> dict[int, tuple[float, float]]:
+    """Flat index -> (analytic, numeric) of the entries that disagree, found by halving the failing
+    direction `u`: each half's directional derivative is compared on its own, failing halves are split
+    again, and blocks of BLOCK_LIMIT entries are checked entry by entry. If no half fails on its own
+    (the error was spread thin), the half with the larger disagreement is followed."""
+    flat_g, flat_u = g.reshape(-1), u.reshape(-1)
+    found: dict[int, tuple[float, float]] = {}
+    frontier = [np.arange(flat_u.size)]
+    searched = 0
+    while frontier and searched < MAX_BLOCKS:
+        block = frontier.pop(0)
+        searched += 1
+        if block.size <= BLOCK_LIMIT:
+            for j in block:
+                d = np.zeros_like(flat_u)
+                d[j] = 1.0
+                num = numeric_along(d.reshape(u.shape))
+                if not np.isclose(flat_g[j], num, rtol=rtol, atol=atol):
+                    found[int(j)] = (float(flat_g[j]), num)
+            continue
+        gaps = []
+        for half in np.array_split(block, 2):
+            d = np.zeros_like(flat_u)
+            d[half] = flat_u[half]
+            exact, num = float(flat_g[half] @ flat_u[half]), numeric_along(d.reshape(u.shape))
+            bad = not np.isclose(exact, num, rtol=rtol, atol=atol * np.sqrt(half.size))
+            gaps.append((bad, abs(exact - num), half))
+        failing = [h for bad, _, h in gaps if bad]
+        frontier += failing or [max(gaps, key=lambda t: t[1])[2]]
+    return found
+
+
+def _worst_lines(found: dict[int, tuple[float, float]], shape, rtol: float, atol: float) -> str:
+    if not found:
+        return "bisection over blocks of entries found no single entry that disagrees (the error is spread thin)"
+    worst = sorted(found.items(), key=lambda kv: -abs(kv[1][0] - kv[1][1]))[:5]
+    lines = [f"  [{', '.join(map(str, np.unravel_index(j, shape)))}]: analytic {a:.8g}, numeric {n:.8g}"
+             for j, (a, n) in worst]
+    return (f"bisection found {len(found)} entr{'y' if len(found) == 1 else 'ies'} that differ "
+            f"(rtol={rtol}, atol={atol}); worst:\n" + "\n".join(lines))
 
 
 def _unit(shape, idx) -> np.ndarray:

@@ -8,7 +8,7 @@ float64 in, float64 out; and for a linear primitive, that its VJP is its declare
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given, strategies as st
+from hypothesis import given
 
 from ..engine import grad
 from ..primitive import REGISTRY, Primitive

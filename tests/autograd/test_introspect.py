@@ -136,3 +136,19 @@ def test_record_backward_links_gradient_ops_to_forward_ops_and_restores_hooks():
     assert any(isinstance(r, LeafInfo) and r.is_grad and r.name == "g0" for r in recs)
     # without follow_grad_of the same graph carries no links
     assert all(r.grad_of is None for r in walk(gw) if isinstance(r, NodeInfo))
+
+
+def test_walk_reports_the_user_tensor_behind_an_unrecorded_input():
+    from autograd.introspect import record_inputs
+
+    image = ag.tensor(np.arange(12.0).reshape(3, 4))
+    w = ag.tensor(np.ones((2, 2)), requires_grad=True)
+    with record_inputs():
+        cols = ag.reshape(ag.transpose(image, (1, 0)), (2, 6)) * 2.0  # recorded nothing: image needs no grad
+        y = (w @ cols).sum()
+    leaf = next(r for r in walk(y) if r.op == "leaf" and not r.requires_grad)
+    assert leaf.shape == (2, 6)
+    assert leaf.origin.ops == ("transpose", "reshape", "mul") and leaf.origin.shape == (3, 4)
+    assert leaf.origin.tensor is image
+    plain = ag.reshape(image, (2, 6))  # outside record_inputs: no origin
+    assert next(r for r in walk((w @ plain).sum()) if r.op == "leaf" and not r.requires_grad).origin is None
