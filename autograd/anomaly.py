@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from .errors import TapegradError, fmt_shape
-from .graph import Node, mark_modified, last_modification, observe, set_modification_source, user_frame
+from .graph import Node, module_of, mark_modified, last_modification, observe, set_modification_source, user_frame
 from .tensor import Tensor
 
 
@@ -59,15 +59,6 @@ def _stats(a: np.ndarray) -> str:
 def _input_shapes(node: Node) -> str:
     shapes = [fmt_shape(a.shape) for a in (node.args or ()) if isinstance(a, Tensor)]
     return ", ".join(shapes) or "none"
-
-
-def module_of(node: Node) -> str:
-    """' in module block2.bn (BatchNorm2d)' for an op recorded inside a module call, else ''."""
-    named = [(qual, kind) for qual, kind in node.scope if qual]
-    if not named:
-        return f" in the root module ({node.scope[-1][1]})" if node.scope else ""
-    qual, kind = named[-1]
-    return f" in module {qual} ({kind})"
 
 
 def _where_from(node: Node) -> str:

@@ -11,7 +11,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from .errors import GraphError, fmt_shape
-from .graph import OBSERVERS, Node, _Mode, last_modification
+from .graph import OBSERVERS, Node, _Mode, last_modification, module_of
 from .tensor import Tensor, _as_array
 
 
@@ -207,8 +207,9 @@ def _raise_modified(node: Node) -> None:
     name = node.prim.name
     lines = [f"backward: a tensor saved by '{name}' was modified in place before backward used it; "
              "its gradient would be wrong."]
-    lines.append(f"  saved by '{name}' at {node.source}" if node.source else
-                 f"  saved by '{name}' (run under autograd.detect_anomaly() to see the line that called it)")
+    where = module_of(node)
+    lines.append(f"  saved by '{name}'{where} at {node.source}" if node.source else
+                 f"  saved by '{name}'{where} (run under autograd.detect_anomaly() to see the line that called it)")
     for i, a in enumerate(node.args):
         note = last_modification(a) if isinstance(a, Tensor) else None
         if note is not None:

@@ -64,6 +64,15 @@ class Node:
         return f"<Node {self.prim.name}{' (freed)' if self.freed else ''}>"
 
 
+def module_of(node: Node) -> str:
+    """' in module block2.bn (BatchNorm2d)' for an op recorded inside a module call, else ''."""
+    named = [(qual, kind) for qual, kind in node.scope if qual]
+    if not named:
+        return f" in the root module ({node.scope[-1][1]})" if node.scope else ""
+    qual, kind = named[-1]
+    return f" in module {qual} ({kind})"
+
+
 class module_scope:
     """Mark ops recorded inside as made by module `name` (of class `kind`); nests."""
 

@@ -97,6 +97,7 @@ class Optimizer:
         if isinstance(params, set):
             raise TypeError(f"{who}: optimizer parameters need to be an ordered collection, not a set")
         params = A.params(who, params, "the group's 'params'")
+        params = _named(params)
         for i, p in enumerate(params):
             if not isinstance(p, Tensor):
                 raise TypeError(f"{who} can only optimize Tensors, but param {i} of the group is {type(p).__name__}")
@@ -281,3 +282,14 @@ def _int_or_none(k: Any) -> int | None:
 
 def _copy(v: Any) -> Any:
     return v.copy() if isinstance(v, np.ndarray) else v
+
+
+def _named(params: list) -> list:
+    """Accept `model.named_parameters()` (name, tensor) pairs, as PyTorch 2.6 does; an unnamed
+    parameter takes the name, so in-place errors can say which parameter a step changed."""
+    if not params or not all(isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in params):
+        return params
+    for name, p in params:
+        if isinstance(p, Tensor) and p.name is None:
+            p.name = name
+    return [p for _, p in params]

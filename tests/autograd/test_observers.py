@@ -192,3 +192,19 @@ def test_every_inplace_path_makes_backward_name_the_change(name, make):
     if text is not None:
         assert f"changed by '{text}'" in str(err.value)
 
+
+
+def test_named_parameters_let_an_inplace_error_name_the_parameter_and_module():
+    import nn
+    import optim
+
+    model = nn.Sequential(nn.Linear(2, 3), nn.Tanh(), nn.Linear(3, 1))
+    opt = optim.SGD(model.named_parameters(), lr=0.1)
+    loss = model(ag.tensor([[1.0, 2.0]])).sum()
+    loss.backward(retain_graph=True)
+    opt.step()
+    with pytest.raises(ag.GraphError) as err:
+        loss.backward()
+    text = str(err.value)
+    assert "changed by 'SGD.step'" in text and re.search(r"'2\.(weight|bias)'", text)
+    assert "in module 2 (Linear)" in text

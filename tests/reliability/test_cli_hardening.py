@@ -107,8 +107,8 @@ CASES = [
     ("resume with recipe flags", ["train", "--resume", "{tmp}/nowhere", "--lr", "0.1"],
      "--resume continues a run with its saved settings; only --epochs and --no-progress may be given with it "
      "(got --lr)"),
-    ("unknown command", ["fit"], "argument {train,eval,predict,graph}: invalid choice: 'fit' (choose from 'train', "
-                                 "'eval', 'predict', 'graph') (see `tapegrad --help`)"),
+    ("unknown command", ["fit"], "argument {train,eval,predict,graph,export}: invalid choice: 'fit' (choose from 'train', "
+                                 "'eval', 'predict', 'graph', 'export') (see `tapegrad --help`)"),
     # data files
     ("npz is a folder", ["train", "--dataset", "{tmp}/dir.npz"], "{tmp}/dir.npz is a folder, not an .npz file"),
     ("npz truncated", ["train", "--dataset", "{tmp}/cut.npz"],
