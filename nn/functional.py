@@ -55,10 +55,9 @@ def conv2d(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None, s
       width only, one GEMM with the kh weight rows stacked, and window_sum adding the kh shifted
       row products; else full im2col (groups, C/g*kh*kw, Ho*Wo*B) and one GEMM per group.
     Backward is each composition's VJPs (matmul, window_sum <-> sliding_windows, reshapes).
-    Measured with benchmarks/conv_layer.py (1 thread): on (32, 8, 24, 24) * (8, 8, 5, 5) fwd+bwd
-    went 16.3 ms (batch-first) -> 13.2 (batch-last im2col) -> 6.2 (row split), torch 4.0; einsum
-    over the window view was 5x slower forward than im2col; a sum of kh*kw shifted products is no
-    faster forward and its backward (through `slice`) pads a full-size zero array per offset.
+    What each choice and each rejected alternative (einsum over the window view, implicit GEMM
+    as a sum of kh*kw shifted products, one channel-major im2col for every geometry) measured is
+    in docs/benchmarks.md.
     """
     return _conv(_t(input), _t(weight), bias, stride, padding, dilation, groups, 2, "conv2d")
 
@@ -108,7 +107,7 @@ def _conv(x: Tensor, w: Tensor, bias, stride, padding, dilation, groups: int, n:
 def _conv2d_core(x: Tensor, w: Tensor, kernel, stride, dilation, pads, groups: int) -> Tensor:
     """(B, C, H, W) input -> (B, O, Ho, Wo). Batch-last pays when the im2col matrix is big
     (C/g*kh*kw rows) or x is batch-last already; for a few rows (a first conv on images) the
-    layout change costs more than it saves downstream (measured: train_step.py (a) and (c))."""
+    layout change costs more than it saves downstream (docs/benchmarks.md)."""
     rows = w.shape[1] * kernel[0] * kernel[1]
     if rows < _BATCH_LAST_ROWS and not _is_batch_last(x.data):
         return _conv2d_batch_first(x, w, kernel, stride, dilation, pads, groups)
