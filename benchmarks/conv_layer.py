@@ -10,7 +10,9 @@ prints per-round ratios torch/tapegrad (> 1: tapegrad faster) and their median, 
     python benchmarks/conv_layer.py --framework tapegrad --case lenet-bn2 --threads 1   # one child, by hand
 
 fwd+bwd is one forward and the backward of a fixed random cotangent (weight gradient, and the
-input gradient where the layer's input needs one, as in training).
+input gradient where the layer's input needs one, as in training). Each framework gets the
+cotangent in its output's memory layout (tapegrad's conv output is batch-last, and so are the
+gradients its following layers pass back; PyTorch's is contiguous NCHW).
 """
 from __future__ import annotations
 
@@ -49,7 +51,10 @@ def child(framework: str, case: str, threads: int, min_time: float) -> None:
         import nn.functional as F
 
         x, w = ag.tensor(xd, requires_grad=x_grad), ag.tensor(wd, requires_grad=True)
-        g = ag.tensor(gd)
+        with ag.no_grad():  # the cotangent in the output's memory layout, as the layers after it give it
+            g = np.empty_like(F.conv2d(x, w, padding=pad).data)
+        g[...] = gd
+        g = ag.tensor(g)
 
         def fwd():
             with ag.no_grad():
