@@ -93,7 +93,7 @@ def child(framework: str, case: str, threads: int, min_time: float) -> None:
 
 
 def main() -> None:
-    args = C.parent_args(__doc__, default_rounds=3, default_threads=(1, 2)).parse_args()
+    args = C.parent_args(__doc__, default_rounds=2, default_threads=(1, 2)).parse_args()  # ~2 min
     if args.framework:
         return child(args.framework, args.case, args.threads[0], args.min_time)
     cases = [args.case] if args.case else list(LAYERS)

@@ -110,7 +110,7 @@ def child(framework: str, case: str, threads: int, min_time: float, profile: boo
 
 
 def main() -> None:
-    parser = C.parent_args(__doc__, default_rounds=5, default_threads=(1, 2))
+    parser = C.parent_args(__doc__, default_rounds=3, default_threads=(1, 2))  # ~2 min on a quiet machine
     parser.add_argument("--profile", action="store_true", help="child mode: print tapegrad's per-primitive times")
     args = parser.parse_args()
     if args.framework:
