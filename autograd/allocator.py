@@ -1,10 +1,14 @@
 """Keep freed memory for reuse: glibc's malloc hands large arrays back to the OS at once
-(mmap/munmap), so every training step pays page faults on its fresh activations and im2col
-buffers. Measured on this 2-core VM: conv (b)'s step 0.46x -> 0.80x PyTorch's speed once large
-blocks stay in the heap. PyTorch's caching allocator does the same for its own tensors.
+(mmap/munmap, or a heap trim), so every training step would pay page faults on its fresh
+activations and im2col buffers. PyTorch's caching allocator does the same for its own tensors.
+What it buys is measured in docs/benchmarks.md.
 
 Applied at import on Linux with glibc; TAPEGRAD_KEEP_FREED_MEMORY=0 turns it off (the process's
 resident memory then shrinks after each step, at the cost of those page faults).
+
+mallopt's value is a C int: a threshold of 2**31 or more does not fit (ctypes would silently keep
+the low 32 bits: 4 << 30 became 0, "trim on every free"), so the values are declared as c_int and
+checked here.
 """
 from __future__ import annotations
 
@@ -15,12 +19,13 @@ import sys
 
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
+INT_MAX = 2**31 - 1
 MMAP_THRESHOLD = 1 << 30  # blocks below 1 GiB come from the heap and are reused there
-TRIM_THRESHOLD = 4 << 30  # and the heap is not trimmed back below 4 GiB of free space
+TRIM_THRESHOLD = 1 << 30  # and the heap is not trimmed back while less than 1 GiB of it is free
 
 
 def keep_freed_memory() -> bool:
-    """Ask glibc to reuse freed large blocks; True if it was applied."""
+    """Ask glibc to reuse freed large blocks; True if both settings were applied."""
     if not sys.platform.startswith("linux") or os.environ.get("TAPEGRAD_KEEP_FREED_MEMORY", "1") == "0":
         return False
     try:
@@ -28,4 +33,10 @@ def keep_freed_memory() -> bool:
         mallopt = libc.mallopt
     except (OSError, AttributeError):  # not glibc (musl, ...): nothing to tune
         return False
-    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+    applied = True
+    for param, value in ((M_MMAP_THRESHOLD, MMAP_THRESHOLD), (M_TRIM_THRESHOLD, TRIM_THRESHOLD)):
+        if not 0 <= value <= INT_MAX:
+            raise ValueError(f"allocator: mallopt({param}, {value}): the value must fit in a C int")
+        applied = bool(mallopt(param, value)) and applied  # one refused setting does not skip the other
+    return applied

@@ -1,81 +1,104 @@
-"""conv2d forward and forward+backward on the training benchmarks' shapes: tapegrad vs PyTorch, float32.
+"""conv2d alone, forward and forward+backward, on the reference models' conv layers, float32.
 
-Prints milliseconds (best of N) and torch/tapegrad (>1 means tapegrad is faster). Thread counts are
-pinned (default 1) so the ratio compares like with like on a shared machine:
-    OPENBLAS_NUM_THREADS=1 python benchmarks/conv_layer.py [--repeat N] [--threads 1]
+Each framework runs in its own fresh process per layer and round (see _common.py); the parent
+prints per-round ratios torch/tapegrad (> 1: tapegrad faster) and their median, per thread count:
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/conv_layer.py                # 1 and 2 threads
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/conv_layer.py --threads 1 --rounds 7 --log /tmp/conv.jsonl
+    python benchmarks/conv_layer.py --frameworks tapegrad torch numpy   # numpy: the same GEMMs on ready-made
+                                                                          # im2col matrices, the arithmetic floor
+    python benchmarks/conv_layer.py --framework tapegrad --case lenet-bn2 --threads 1   # one child, by hand
+
+fwd+bwd is one forward and the backward of a fixed random cotangent (weight gradient, and the
+input gradient where the layer's input needs one, as in training). Each framework gets the
+cotangent in its output's memory layout (tapegrad's conv output is batch-last, and so are the
+gradients its following layers pass back; PyTorch's is contiguous NCHW).
 """
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-import numpy as np  # noqa: E402
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import autograd as ag  # noqa: E402
-import nn.functional as F  # noqa: E402
-from _common import best_time, interleaved, try_import_torch  # noqa: E402
+import _common as C  # noqa: E402
 
-SHAPES = [  # (label, input, weight, padding, input needs grad) — the convs of train_step.py and lenet-bn
-    ("(a) conv3x3", (32, 1, 28, 28), (8, 1, 3, 3), 1, False),
-    ("(b) conv1", (32, 1, 28, 28), (8, 1, 5, 5), 0, False),
-    ("(b) conv2", (32, 8, 24, 24), (8, 8, 5, 5), 0, True),
-    ("(c) conv", (10, 1, 28, 28), (20, 1, 5, 5), 0, False),
-    ("lenet-bn", (128, 32, 28, 28), (32, 32, 3, 3), 1, True),
-]
+# name -> (label, input, weight, padding, input needs grad): the convs of tapegrad/models.py
+LAYERS = {
+    "digits": ("digits conv3x3 1->8 pad 1", (32, 1, 20, 20), (8, 1, 3, 3), 1, False),
+    "escontrela1": ("escontrela conv1 5x5 1->8", (32, 1, 28, 28), (8, 1, 5, 5), 0, False),
+    "escontrela2": ("escontrela conv2 5x5 8->8", (32, 8, 24, 24), (8, 8, 5, 5), 0, True),
+    "nielsen": ("nielsen-conv 5x5 1->20, batch 10", (10, 1, 28, 28), (20, 1, 5, 5), 0, False),
+    "lenet-bn1": ("lenet-bn block1 3x3 1->32 pad 1", (128, 1, 28, 28), (32, 1, 3, 3), 1, False),
+    "lenet-bn2": ("lenet-bn block2 3x3 32->32 pad 1", (128, 32, 28, 28), (32, 32, 3, 3), 1, True),
+    "lenet-bn3": ("lenet-bn block3 3x3 32->64 pad 1", (128, 32, 14, 14), (64, 32, 3, 3), 1, True),
+}
+
+
+def child(framework: str, case: str, threads: int, min_time: float) -> None:
+    if case == "sgemm":
+        return C.sgemm_child(threads)
+    C.child_setup(threads)
+    import numpy as np
+
+    label, xs, ws, pad, x_grad = LAYERS[case]
+    rng = np.random.default_rng(0)
+    xd, wd = rng.standard_normal(xs).astype(np.float32), rng.standard_normal(ws).astype(np.float32)
+    out_shape = (xs[0], ws[0], xs[2] + 2 * pad - ws[2] + 1, xs[3] + 2 * pad - ws[3] + 1)
+    gd = rng.standard_normal(out_shape).astype(np.float32)
+    torch = None
+    if framework == "tapegrad":
+        import autograd as ag
+        import nn.functional as F
+
+        x, w = ag.tensor(xd, requires_grad=x_grad), ag.tensor(wd, requires_grad=True)
+        with ag.no_grad():  # the cotangent in the output's memory layout, as the layers after it give it
+            g = np.empty_like(F.conv2d(x, w, padding=pad).data)
+        g[...] = gd
+        g = ag.tensor(g)
+
+        def fwd():
+            with ag.no_grad():
+                F.conv2d(x, w, padding=pad)
+
+        def step():
+            F.conv2d(x, w, padding=pad).backward(g)
+    elif framework == "torch":
+        import torch
+
+        x, w = torch.tensor(xd, requires_grad=x_grad), torch.tensor(wd, requires_grad=True)
+        g = torch.tensor(gd)
+
+        def fwd():
+            with torch.no_grad():
+                torch.nn.functional.conv2d(x, w, padding=pad)
+
+        def step():
+            torch.nn.functional.conv2d(x, w, padding=pad).backward(g)
+    else:  # the GEMMs alone on ready-made im2col matrices: what the arithmetic costs at sgemm speed
+        kk = ws[1] * ws[2] * ws[3]
+        cols = rng.standard_normal((kk, out_shape[0] * out_shape[2] * out_shape[3])).astype(np.float32)
+        wm, gm = wd.reshape(ws[0], kk), gd.transpose(1, 0, 2, 3).reshape(ws[0], -1).copy()
+
+        def fwd():
+            wm @ cols
+
+        def step():
+            wm @ cols
+            gm @ cols.T
+            if x_grad:
+                wm.T @ gm
+
+    info = C.pin_threads(threads, torch)
+    C.child_report({**C.timed({"fwd": fwd, "fwd+bwd": step}, min_time), "info": info})
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeat", type=int, default=20)
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
-    torch = try_import_torch(args.threads)
-    rng = np.random.default_rng(0)
-    print(f"threads: PyTorch {args.threads}, OpenBLAS {os.environ.get('OPENBLAS_NUM_THREADS')}")
-    a = rng.standard_normal((1024, 1024)).astype(np.float32)
-    sgemm = 2 * 1024 ** 3 / best_time(lambda: a @ a, 5) / 1e9
-    print(f"numpy float32 sgemm 1024^3: {sgemm:.1f} GFLOP/s")
-    print(f"{'shape':>12} {'pass':>8} {'tapegrad ms':>12} {'torch ms':>9} {'torch/tg':>8} {'tg GFLOP/s':>10}")
-    for label, xs, ws, pad, x_grad in SHAPES:
-        xd, wd = rng.standard_normal(xs).astype(np.float32), rng.standard_normal(ws).astype(np.float32)
-        x, w = ag.tensor(xd, requires_grad=x_grad), ag.tensor(wd, requires_grad=True)
-        gd = None
-
-        def tg_fwd():
-            with ag.no_grad():
-                return F.conv2d(x, w, padding=pad)
-
-        def tg_step():
-            y = F.conv2d(x, w, padding=pad)
-            y.backward(gd)
-
-        gd = rng.standard_normal(tg_fwd().shape).astype(np.float32)
-        number = 1 if np.prod(xs) > 1e6 else 5
-        fns = {"fwd": tg_fwd, "fwd+bwd": tg_step}
-        if torch is not None:
-            xt, wt = torch.tensor(xd, requires_grad=x_grad), torch.tensor(wd, requires_grad=True)
-            gt = torch.tensor(gd)
-
-            def t_fwd():
-                with torch.no_grad():
-                    return torch.nn.functional.conv2d(xt, wt, padding=pad)
-
-            def t_step():
-                torch.nn.functional.conv2d(xt, wt, padding=pad).backward(gt)
-
-            fns.update({"torch fwd": t_fwd, "torch fwd+bwd": t_step})
-        best = interleaved(fns, rounds=args.repeat, number=number)
-        flops = 2 * gd.size * ws[1] * ws[2] * ws[3]  # multiply-adds of the forward
-        for name in ("fwd", "fwd+bwd"):
-            tg, tt = best[name], best.get("torch " + name)
-            tt_s = f"{tt * 1e3:9.3f} {tt / tg:8.2f}" if tt else f"{'-':>9} {'-':>8}"
-            rate = f"{flops / tg / 1e9:10.1f}" if name == "fwd" else ""
-            print(f"{label:>12} {name:>8} {tg * 1e3:12.3f} {tt_s} {rate}", flush=True)
+    args = C.parent_args(__doc__, default_rounds=2, default_threads=(1, 2)).parse_args()  # ~2 min
+    if args.framework:
+        return child(args.framework, args.case, args.threads[0], args.min_time)
+    cases = [args.case] if args.case else list(LAYERS)
+    describe = lambda case: f"{case}: {LAYERS[case][0]}, input {LAYERS[case][1]}, weight {LAYERS[case][2]}"  # noqa: E731
+    C.run_parent(__file__, args, cases, ["fwd", "fwd+bwd"], describe)
 
 
 if __name__ == "__main__":

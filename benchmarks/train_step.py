@@ -1,120 +1,128 @@
-"""Training throughput: samples per second for one optimizer step (forward, backward, step),
-tapegrad against PyTorch eager in the same run, float32, 2 threads, 28x28 inputs.
+"""Training throughput of the reference models (tapegrad/models.py): one optimizer step (forward,
+loss, backward, Adam), tapegrad against PyTorch eager, float32, train mode.
 
-    python benchmarks/train_step.py            # all models
-    python benchmarks/train_step.py --profile  # plus where tapegrad's time goes, per primitive
+Each framework runs in its own fresh process per model and round (see _common.py): the PyTorch
+child never imports tapegrad (whose import tunes malloc) and the tapegrad child never imports
+torch. The parent prints per-round ratios tapegrad/PyTorch in samples per second and their median:
 
-Models (the issue's list): (a) conv3x3(1->8, pad 1)+BN+ReLU+maxpool2+linear, Adam, batch 32;
-(b) conv5x5(1->8)+ReLU+conv5x5(8->8)+ReLU+maxpool2+FC128+ReLU+FC10, Adam, batch 32;
-(c) conv5x5(1->20)+maxpool2+sigmoid+FC100+sigmoid+FC10, SGD, batch 10;
-(d) MLP 784-30-10 sigmoid, SGD, batch 10 and 50.
-Both frameworks start from the same weights and see the same batches.
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/train_step.py                # 1 and 2 threads
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/train_step.py --threads 2 --rounds 7 --log /tmp/steps.jsonl
+    python benchmarks/train_step.py --framework tapegrad --case escontrela --threads 1 --profile   # one child, by hand
+
+The PyTorch models are the same architectures written in torch.nn (their initial weights differ:
+the time of a step does not depend on them). Both see the same random batch every step.
 """
 from __future__ import annotations
 
-import argparse
-import os
 import sys
+from pathlib import Path
 
-os.environ.setdefault("OMP_NUM_THREADS", "2")
-import numpy as np  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(__file__))
-import autograd as ag  # noqa: E402
-import nn  # noqa: E402
-import optim  # noqa: E402
-from _common import interleaved, try_import_torch  # noqa: E402
-
-
-def build(kind: str, framework):
-    """The same architecture in tapegrad (framework=nn) or PyTorch (framework=torch.nn)."""
-    N = framework
-    if kind == "a":
-        return N.Sequential(N.Conv2d(1, 8, 3, padding=1), N.BatchNorm2d(8), N.ReLU(), N.MaxPool2d(2),
-                            N.Flatten(), N.Linear(8 * 14 * 14, 10))
-    if kind == "b":
-        return N.Sequential(N.Conv2d(1, 8, 5), N.ReLU(), N.Conv2d(8, 8, 5), N.ReLU(), N.MaxPool2d(2),
-                            N.Flatten(), N.Linear(8 * 10 * 10, 128), N.ReLU(), N.Linear(128, 10))
-    if kind == "c":
-        return N.Sequential(N.Conv2d(1, 20, 5), N.MaxPool2d(2), N.Sigmoid(), N.Flatten(),
-                            N.Linear(20 * 12 * 12, 100), N.Sigmoid(), N.Linear(100, 10))
-    return N.Sequential(N.Flatten(), N.Linear(784, 30), N.Sigmoid(), N.Linear(30, 10))
+# name -> (model in tapegrad.models.MODELS, batch, input side, extra cases are opt-in with --case)
+CASES = {
+    "digits": ("digits", 32, 20),
+    "escontrela": ("escontrela", 32, 28),
+    "lenet-bn": ("lenet-bn", 128, 28),
+}
+EXTRA = {
+    "nielsen-conv": ("nielsen-conv", 10, 28),
+    "mlp-l2": ("mlp-l2", 50, 28),
+}
 
 
-CASES = [  # (label, model kind, optimizer, batch)
-    ("(a) conv3x3+BN+ReLU+pool+FC, Adam", "a", "adam", 32),
-    ("(b) 2x conv5x5+pool+FC128+FC10, Adam", "b", "adam", 32),
-    ("(c) conv5x5x20+pool+sigmoid+FC100, SGD", "c", "sgd", 10),
-    ("(d) MLP 784-30-10 sigmoid, SGD", "d", "sgd", 10),
-    ("(d) MLP 784-30-10 sigmoid, SGD", "d", "sgd", 50),
-]
+def torch_model(torch, name: str, side: int):
+    """The architectures of tapegrad/models.py in torch.nn."""
+    T = torch.nn
+    p = side // 2
+    if name == "digits":
+        return T.Sequential(T.Conv2d(1, 8, 3, padding=1), T.BatchNorm2d(8), T.ReLU(), T.MaxPool2d(2),
+                            T.Flatten(), T.Linear(8 * p * p, 10))
+    if name == "escontrela":
+        q = (side - 8) // 2
+        return T.Sequential(T.Conv2d(1, 8, 5), T.ReLU(), T.Conv2d(8, 8, 5), T.ReLU(), T.MaxPool2d(2), T.Flatten(),
+                            T.Linear(8 * q * q, 128), T.ReLU(), T.Linear(128, 10))
+    if name == "nielsen-conv":
+        q = (side - 4) // 2
+        return T.Sequential(T.Conv2d(1, 20, 5), T.MaxPool2d(2), T.Sigmoid(), T.Flatten(), T.Linear(20 * q * q, 100),
+                            T.Sigmoid(), T.Linear(100, 10))
+    if name == "mlp-l2":
+        return T.Sequential(T.Flatten(), T.Linear(side * side, 30), T.Sigmoid(), T.Linear(30, 10))
+    if name == "lenet-bn":
+        def block(i, o):
+            return [T.Conv2d(i, o, 3, padding=1, bias=False), T.BatchNorm2d(o), T.ReLU()]
+        q = side // 4
+        return T.Sequential(*block(1, 32), *block(32, 32), T.MaxPool2d(2), *block(32, 64), T.MaxPool2d(2),
+                            T.Flatten(), T.Linear(64 * q * q, 128), T.ReLU(), T.Dropout(0.3), T.Linear(128, 10))
+    raise KeyError(name)
 
 
-def copy_weights(src_torch, dst_tapegrad) -> None:
-    state = {k: v.detach().numpy().copy() for k, v in src_torch.state_dict().items()}
-    dst_tapegrad.load_state_dict(state)
+def child(framework: str, case: str, threads: int, min_time: float, profile: bool = False) -> None:
+    if case == "sgemm":
+        return C.sgemm_child(threads)
+    C.child_setup(threads)
+    import numpy as np
 
+    name, batch, side = {**CASES, **EXTRA}[case]
+    rng = np.random.default_rng(0)
+    xd = rng.random((batch, 1, side, side), dtype=np.float32)
+    yd = rng.integers(0, 10, batch)
+    torch = None
+    if framework == "tapegrad":
+        import autograd as ag
+        import nn
+        import optim
+        from tapegrad.models import build_model
 
-def tapegrad_step(model, opt, x, y):
+        model = build_model(name, (1, side, side))
+        opt = optim.Adam(model.parameters(), lr=1e-3)
+        x, y = ag.tensor(xd), ag.tensor(yd)
+        loss_fn = nn.functional.cross_entropy
+    elif framework == "torch":
+        import torch
+
+        torch.manual_seed(0)
+        model = torch_model(torch, name, side)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        x, y = torch.tensor(xd), torch.tensor(yd)
+        loss_fn = torch.nn.functional.cross_entropy
+    else:
+        raise SystemExit("train_step.py: the numpy child only measures the machine's sgemm (case 'sgemm')")
+    model.train()
+
     def step():
-        loss = nn.functional.cross_entropy(model(x), y)
+        loss = loss_fn(model(x), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
-    return step
 
+    info = C.pin_threads(threads, torch)
+    timing = C.timed({"step": step}, min_time)
+    if profile and framework == "tapegrad":
+        from autograd.profiler import profile as prof_ctx
 
-def torch_step(torch, model, opt, x, y):
-    def step():
-        loss = torch.nn.functional.cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return step
-
-
-def make_optimizer(lib, params, kind):
-    return lib.Adam(params, lr=1e-3) if kind == "adam" else lib.SGD(params, lr=0.1)
+        with prof_ctx() as prof:
+            for _ in range(5):
+                step()
+        print(prof.table(row_limit=12), file=sys.stderr)
+    C.child_report({**timing, "batch": batch, "info": info})
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--profile", action="store_true", help="also print per-primitive times")
-    parser.add_argument("--repeat", type=int, default=9)
-    parser.add_argument("--threads", type=int, default=2,
-                        help="PyTorch threads; set OPENBLAS_NUM_THREADS to the same for NumPy")
+    parser = C.parent_args(__doc__, default_rounds=3, default_threads=(1, 2))  # ~2 min on a quiet machine
+    parser.add_argument("--profile", action="store_true", help="child mode: print tapegrad's per-primitive times")
     args = parser.parse_args()
-    torch = try_import_torch(args.threads)
-    print(f"threads: PyTorch {args.threads}, OpenBLAS {os.environ.get('OPENBLAS_NUM_THREADS', 'default')}")
-    rng = np.random.default_rng(0)
-    print(f"{'model':42s} {'batch':>5s} {'tapegrad/s':>11s} {'pytorch/s':>10s} {'ratio':>6s}")
-    for label, kind, opt_kind, batch in CASES:
-        xb = rng.random((batch, 1, 28, 28), dtype=np.float32)
-        yb = rng.integers(0, 10, batch)
-        model = build(kind, nn)
-        number = max(1, 200 // batch)
-        fns = {}
-        if torch is not None:
-            torch.manual_seed(0)
-            tmodel = build(kind, torch.nn)
-            copy_weights(tmodel, model)
-            topt = make_optimizer(torch.optim, tmodel.parameters(), opt_kind)
-            fns["torch"] = torch_step(torch, tmodel, topt, torch.tensor(xb), torch.tensor(yb))
-        opt = make_optimizer(optim, model.parameters(), opt_kind)
-        step = fns["tapegrad"] = tapegrad_step(model, opt, ag.tensor(xb), ag.tensor(yb))
-        best = interleaved(fns, rounds=args.repeat, number=number)
-        t_tape, t_torch = best["tapegrad"], best.get("torch")
-        torch_rate = f"{batch / t_torch:10.0f}" if torch is not None else f"{'-':>10s}"
-        ratio = f"{t_torch / t_tape:5.2f}x" if torch is not None else "-"
-        print(f"{label:42s} {batch:5d} {batch / t_tape:11.0f} {torch_rate} {ratio:>6s}")
-        if args.profile:
-            from autograd.profiler import profile
+    if args.framework:
+        return child(args.framework, args.case, args.threads[0], args.min_time, args.profile)
+    cases = [args.case] if args.case else list(CASES)
+    everything = {**CASES, **EXTRA}
 
-            with profile() as prof:
-                for _ in range(number):
-                    step()
-            print(prof.table(row_limit=8))
-    print("ratio = tapegrad samples/s / PyTorch samples/s (>= 1.0: tapegrad is faster)")
+    def describe(case: str) -> str:
+        name, batch, side = everything[case]
+        return f"{case}: batch {batch}, {side}x{side} input (seconds per step; samples/s = batch / time)"
+
+    C.run_parent(__file__, args, cases, ["step"], describe)
 
 
 if __name__ == "__main__":

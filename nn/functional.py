@@ -52,20 +52,19 @@ def conv2d(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None, s
            padding: Any = 0, dilation: Any = 1, groups: int = 1) -> Tensor:
     """2-D cross-correlation: windows of the padded input contracted with the weight.
 
-    Three compositions of primitives, chosen per call by shape (see `_conv2d_core`):
-    - few im2col rows (C/g*kh*kw < 64, e.g. a first conv on images), batch-first: im2col
-      (B, groups, C/g*kh*kw, Ho*Wo), one batched matmul, a contiguous (B, O, Ho, Wo) output;
-    - otherwise batch-last: the input laid out (C, H, W, B), so window rows (Wo, B) are contiguous
-      runs for the im2col copy and window_sum's adds, and the output is a (B, O, Ho, Wo) view of
-      the (O, Ho, Wo, B) product (a following conv then needs no layout copy). With vertical
-      stride 1 and a smaller total, the kernel-row split (`_conv2d_row_split`): im2col along the
-      width only, one GEMM with the kh weight rows stacked, and window_sum adding the kh shifted
-      row products; else full im2col (groups, C/g*kh*kw, Ho*Wo*B) and one GEMM per group.
+    The input is laid out batch-last, (C, H, W, B) (the padding copy does it; a previous conv's
+    output already is), so window rows (Wo, B) are contiguous runs for the im2col copy and
+    window_sum's adds, and the output is a (B, O, Ho, Wo) view of the (O, Ho, Wo, B) product: the
+    layers after it (batch norm, ReLU, pooling, the next conv) keep that layout, forward and
+    backward, instead of mixing it with batch-first arrays (elementwise ops on mixed layouts run
+    several times slower). Two compositions of primitives, chosen by shape in `_conv2d_core`:
+    with vertical stride 1 and smaller matrices, the kernel-row split (`_conv2d_row_split`):
+    im2col along the width only, one GEMM with the kh weight rows stacked, and window_sum adding
+    the kh shifted row products; else full im2col (groups, C/g*kh*kw, Ho*Wo*B), one GEMM per group.
     Backward is each composition's VJPs (matmul, window_sum <-> sliding_windows, reshapes).
-    Measured with benchmarks/conv_layer.py (1 thread): on (32, 8, 24, 24) * (8, 8, 5, 5) fwd+bwd
-    went 16.3 ms (batch-first) -> 13.2 (batch-last im2col) -> 6.2 (row split), torch 4.0; einsum
-    over the window view was 5x slower forward than im2col; a sum of kh*kw shifted products is no
-    faster forward and its backward (through `slice`) pads a full-size zero array per offset.
+    What each choice and each rejected alternative (batch-first im2col, einsum over the window
+    view, implicit GEMM as a sum of kh*kw shifted products, one channel-major im2col for every
+    geometry) measured is in docs/benchmarks.md.
     """
     return _conv(_t(input), _t(weight), bias, stride, padding, dilation, groups, 2, "conv2d")
 
@@ -114,47 +113,29 @@ def _conv(x: Tensor, w: Tensor, bias, stride, padding, dilation, groups: int, n:
 
 
 def _conv2d_core(x: Tensor, w: Tensor, kernel, stride, dilation, pads, groups: int) -> Tensor:
-    """(B, C, H, W) input -> (B, O, Ho, Wo). Batch-last pays when the im2col matrix is big
-    (C/g*kh*kw rows) or x is batch-last already; for a few rows (a first conv on images) the
-    layout change costs more than it saves downstream (measured: train_step.py (a) and (c))."""
-    rows = w.shape[1] * kernel[0] * kernel[1]
-    if rows < _BATCH_LAST_ROWS and not _is_batch_last(x.data):
-        return _conv2d_batch_first(x, w, kernel, stride, dilation, pads, groups)
+    """(B, C, H, W) input -> (B, O, Ho, Wo), batch-last inside (see conv2d)."""
     xt = _batch_last_input(x, pads)
     hp = xt.shape[1]
     kh, ho = kernel[0], (hp - dilation[0] * (kernel[0] - 1) - 1) // stride[0] + 1
-    full = rows * ho  # im2col rows x height, against kernel-row split's cols + products (per Wo*B)
+    full = w.shape[1] * kernel[0] * kernel[1] * ho  # im2col rows x height, against the split's cols + products
     split = w.shape[1] * kernel[1] * hp + kh * (w.shape[0] // groups) * hp
     if kh > 1 and stride[0] == 1 and split < full:
         return _conv2d_row_split(xt, w, kernel, stride, dilation, groups)
     return _conv2d_batch_last(xt, w, kernel, stride, dilation, groups)
 
 
-_BATCH_LAST_ROWS = 64
-
-
 def _is_batch_last(a: np.ndarray) -> bool:
-    """The batch axis is the innermost (e.g. a batch-last conv's output, after elementwise ops)."""
+    """The batch axis is the innermost (e.g. a conv's output, after elementwise ops)."""
     return a.shape[0] > 1 and a.strides[0] == a.itemsize and a.strides[1] > a.strides[0]
 
 
-def _conv2d_batch_first(x: Tensor, w: Tensor, kernel, stride, dilation, pads, groups: int) -> Tensor:
-    """im2col (B, groups, C/g*kh*kw, Ho*Wo) and one batched matmul; the output is contiguous."""
-    if any(a or b for a, b in pads):
-        x = ag.pad(x, ((0, 0), (0, 0)) + pads)
-    b, c = x.shape[:2]
-    o, cg = w.shape[:2]
-    kk = cg * kernel[0] * kernel[1]
-    if kernel == (1, 1) and stride == (1, 1):
-        ho, wo = x.shape[2:]
-        cols = S.reshape_p(x, shape=(b, groups, cg, ho * wo))
-    else:
-        win = S.sliding_windows_p(x, kernel=kernel, stride=stride, dilation=dilation)  # B C Ho Wo kh kw
-        ho, wo = win.shape[2:4]
-        win = S.reshape_p(win, shape=(b, groups, cg, ho, wo) + kernel)  # splitting C keeps the view
-        cols = S.reshape_p(S.transpose_p(win, axes=(0, 1, 2, 5, 6, 3, 4)), shape=(b, groups, kk, ho * wo))
-    out = S.reshape_p(w, shape=(groups, o // groups, kk)) @ cols
-    return S.reshape_p(out, shape=(b, o, ho, wo))
+def _batch_last_gradient(y: Tensor) -> Tensor:
+    """y itself (views only), but its gradient comes back batch-last like y: a cotangent from a
+    batch-first consumer (flatten, linear) is copied once here, at the small pooled size, so the
+    VJPs upstream (pooling, ReLU, batch norm over a conv's output) all see one layout."""
+    b, c, h, w = y.shape
+    yt = S.reshape_p(S.transpose_p(y, axes=(1, 2, 3, 0)), shape=(c, h * w * b))  # merging b forces the copy
+    return S.transpose_p(S.reshape_p(yt, shape=(c, h, w, b)), axes=(3, 0, 1, 2))
 
 
 def _batch_last_input(x: Tensor, pads) -> Tensor:
@@ -248,6 +229,8 @@ def max_pool2d(input: ArrayLike, kernel_size: Any, stride: Any = None, padding: 
         y = ag.max(_tiles(x, kernel, out), axis=(-3, -1))
     else:
         y = ag.max(_pool_windows(x, kernel, stride, pads, dilation, -np.inf), axis=(-2, -1))
+    if y.ndim == 4 and _is_batch_last(y.data):  # a conv's layout: keep it in backward too
+        y = _batch_last_gradient(y)
     if not return_indices:
         return y
     return y, _argmax_indices(x.data, kernel, stride, pads, dilation)
@@ -285,7 +268,8 @@ def avg_pool2d(input: ArrayLike, kernel_size: Any, stride: Any = None, padding: 
     if divisor_override is not None:
         counts = float(divisor_override)
     scale = 1.0 / counts if isinstance(counts, float) else (1.0 / counts).astype(x.dtype)
-    return total * scale
+    y = total * scale
+    return _batch_last_gradient(y) if y.ndim == 4 and _is_batch_last(y.data) else y
 
 
 # --- normalisation ------------------------------------------------------------------------------------
