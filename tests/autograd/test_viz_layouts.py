@@ -108,7 +108,7 @@ def test_cnn_input_is_drawn_as_the_users_image_with_the_unfolding_inside_the_con
     user = next(n for n, a in nodes.items() if a in inputs)
     assert (user, unfold) in [(s, d) for s, d, _ in edges]
     into_conv = [a for s, d, a in edges if s == unfold]
-    assert [label(a)[0] for a in into_conv] == ["(4, 1, 9, 400) f32"]  # what the matmul receives
+    assert [label(a)[0] for a in into_conv] == ["(1, 9, 1600) f32"]  # what the matmul receives (batch-last im2col)
     collapsed, boxed_edges, _ = parse(viz.draw(logits, module=model, depth=1).source)
     box = next(n for n, a in collapsed.items() if label(a)[0] == "0 Conv2d")
     assert (user, box) in [(s, d) for s, d, _ in boxed_edges]
@@ -120,7 +120,7 @@ def test_without_record_inputs_the_unfolded_array_is_drawn():
     nodes, edges, _ = parse(viz.draw(logits, module=model).source)
     (leaf,) = [n for n, a in nodes.items() if a.get("fillcolor") == "lightyellow" and a.get("shape") == "box"]
     assert label(nodes[leaf]) == ["x0"]
-    assert [label(a)[0] for s, _, a in edges if s == leaf] == ["(4, 1, 9, 400) f32"]  # the unfolded array
+    assert [label(a)[0] for s, _, a in edges if s == leaf] == ["(1, 9, 1600) f32"]  # the unfolded array (batch-last im2col)
     assert not [n for n in nodes if n.startswith("u")]
 
 
