@@ -15,6 +15,8 @@ import numpy as np
 from .errors import DtypeError, ShapeError, TapegradError, fmt_shape
 from .graph import OBSERVERS, Node, _Mode
 from .tensor import Tensor
+from .tracer import Lifted, Tracer
+from .tracer import apply as _transform
 
 _new_tensor = object.__new__
 
@@ -39,6 +41,16 @@ class Primitive:
         `examples(draw, strategies) -> (args, params)` used by `autograd.testing`.
     transpose: for a linear primitive, the name of the primitive that is its transpose (and VJP).
     check: optional `check(*arrays, **params)` that raises a clear ShapeError before NumPy does.
+
+    Transform rules (autograd.func), in Tensor operations like the VJPs:
+    jvp: `jvp(tangents, ans, *args, **params) -> Tensor`, the output tangent; `tangents` has one
+        entry per argument, None where it is zero (at least one is not). "linear" says the
+        primitive is linear in its one differentiable argument, so its JVP is itself.
+    batch: `batch(args, dims, **params) -> (out, out_dim)`: `dims[i]` is the batch axis of
+        argument i (None: not batched); the rule calls primitives on the batched arrays.
+    jvp_fallback / batch_fallback: declare that the primitive has no such rule on purpose and uses
+        the generic one (double VJP; a loop over the batch), which is slower. The coverage test
+        fails for a primitive with neither a rule nor a declared fallback.
     """
 
     name: str
@@ -51,6 +63,12 @@ class Primitive:
     check: Callable | None = None
     smooth: bool = True  # False: second-order finite differences are meaningless (kinks)
     doc: str = ""
+    # --- transform rules (autograd.func): forward mode and batching --------------------------
+    jvp: Callable | str | None = None
+    batch: Callable | None = None
+    jvp_fallback: bool = False
+    batch_fallback: bool = False
+    # ------------------------------------------------------------------------------------------
     variadic: bool = field(init=False, default=False)
     arity: int = field(init=False, default=-1)  # positional arguments; -1 for variadic primitives
     # apply_vjps(g, ans, args, params, wanted) -> one cotangent (or None) per argument; wanted[i] says
@@ -63,6 +81,8 @@ class Primitive:
         self.apply_vjps = _all_at_once(self.vjps) if self.variadic else _per_argument(tuple(self.vjps))
         if not self.doc:
             self.doc = (self.forward.__doc__ or "").strip().split("\n")[0]
+        if self.jvp == "linear":
+            self.jvp = _linear_jvp(self)
 
     def __call__(self, *args: Any, **params: Any) -> Tensor:
         # The hot path of every model: written flat, one pass over the args, no helper calls.
@@ -71,11 +91,15 @@ class Primitive:
         versions = 0
         for a in args:
             if isinstance(a, Tensor):
+                if type(a) is not Tensor and isinstance(a, Tracer):  # a transform's tracer
+                    return _transform(self, args, params)
                 arrays.append(a.data)
                 versions += a._version
                 if a.requires_grad:
                     needs_grad = True
             else:
+                if isinstance(a, Lifted):
+                    return _transform(self, args, params)
                 arrays.append(a)
         if len(arrays) != self.arity and self.arity >= 0:
             raise TypeError(f"{self.name}: takes {self.arity} array argument(s), got {len(arrays)}; "
@@ -112,6 +136,15 @@ class Primitive:
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
+
+
+def _linear_jvp(prim: "Primitive") -> Callable:
+    """A linear primitive's JVP is the primitive itself, applied to the tangent (one argument)."""
+    def jvp(tangents, ans, x, **params):
+        return prim(tangents[0], **params)
+
+    jvp.linear = True
+    return jvp
 
 
 def _per_argument(vjps: tuple) -> Callable[..., list]:
