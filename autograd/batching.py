@@ -19,7 +19,7 @@ from numpy.lib.mixins import NDArrayOperatorsMixin
 from .errors import fmt_shape
 from .graph import user_frame
 from .primitive import REGISTRY, shape_of
-from .tensor import Tensor
+from .tensor import Tensor, as_tensor_like
 from .tracer import Lifted, Trace, Tracer, TransformError
 
 #: vmap traces whose function is running, oldest first (grad broadcasts unbatched inputs over them)
@@ -96,7 +96,7 @@ class BatchTracer(Tracer):
         raise _read_error(".item()", self.shape)
 
     def __bool__(self) -> bool:
-        raise _read_error("the truth value", self.shape)
+        return _uniform_truth(self.value.data, self.shape)
 
     def __float__(self) -> float:
         raise _read_error("float()", self.shape)
@@ -162,6 +162,8 @@ class BatchedArray(Lifted, NDArrayOperatorsMixin):
         return _transpose_arr(self.value, self.bdim)
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if any(isinstance(x, Tensor) for x in inputs):
+            return NotImplemented  # the Tensor's reflected operator records the op
         out = kwargs.pop("out", None)
         top = max((x.trace for x in inputs if isinstance(x, BatchedArray)), key=lambda t: t.level)
         if method == "__call__":
@@ -221,7 +223,7 @@ class BatchedArray(Lifted, NDArrayOperatorsMixin):
         return self.shape[0]
 
     def __bool__(self) -> bool:
-        raise _read_error("the truth value", self.shape)
+        return _uniform_truth(self.value, self.shape)
 
     def __array__(self, dtype=None, copy=None):
         raise _read_error("a NumPy conversion (np.asarray)", self.shape)
@@ -234,6 +236,17 @@ class BatchedArray(Lifted, NDArrayOperatorsMixin):
 
     def __repr__(self) -> str:
         return f"BatchedArray(shape={self.shape}, dtype={self.dtype})"
+
+
+def _uniform_truth(values, shape) -> bool:
+    """`if batched:` is fine when every example takes the same way (each would have, alone);
+    a branch that differs between examples cannot be batched and raises naming the line."""
+    if len(shape) == 0:
+        flags = np.asarray(values if not isinstance(values, BatchedArray) else _uniform_truth(values.value, ()),
+                           dtype=bool)
+        if flags.all() or not flags.any():
+            return bool(flags.flat[0]) if flags.size else False
+    raise _read_error("the truth value", shape)
 
 
 def _transpose_arr(a, d: int):
@@ -353,3 +366,24 @@ def loop_rule(prim) -> Callable:
         return REGISTRY["concatenate"](*outs, axis=0), 0
 
     return rule
+
+
+def _tracer_operator(name: str, reflected: bool) -> Callable:
+    def op(self, other):
+        if not isinstance(other, (Tensor, Lifted, int, float)):
+            other = as_tensor_like(other, self)
+        return REGISTRY[name](other, self) if reflected else REGISTRY[name](self, other)
+
+    return op
+
+
+def _bind_tracer_operators() -> None:
+    """Tracers' arithmetic takes a batched array (`x - x.data.max()`) as the primitive argument it
+    is, where Tensor's operators would convert it with np.asarray."""
+    for dunder, name in (("add", "add"), ("sub", "sub"), ("mul", "mul"), ("truediv", "div"), ("pow", "pow"),
+                         ("matmul", "matmul")):
+        setattr(Tracer, f"__{dunder}__", _tracer_operator(name, False))
+        setattr(Tracer, f"__r{dunder}__", _tracer_operator(name, True))
+
+
+_bind_tracer_operators()

@@ -133,19 +133,27 @@ def _argnums(argnums: ArgNums, n: int, who: str) -> tuple[int, ...]:
 
 
 def _linearize(f: Callable, args: tuple, nums: tuple[int, ...], has_aux: bool, ceiling: float, who: str):
-    """Run f with fresh leaves for args[nums]; return what a pullback needs."""
+    """Run f with fresh leaves for the tensors in args[nums] (Tensors or tuples/lists/dicts of them);
+    return what a pullback needs."""
     args = list(args)
     leaves, traces_of = [], []
     outer = False
-    for i in nums:
-        x = _as_tensor(args[i])
-        traces, base = _batch_traces(x, ceiling)
+
+    def fresh(x):
+        nonlocal outer
+        x = _as_tensor(x)
+        traces, _ = _batch_traces(x, ceiling)
         phys = _lower(x, traces)
         outer = outer or phys.requires_grad
         leaf = _leaf(phys)
         leaves.append(leaf)
         traces_of.append(traces)
-        args[i] = _raise(leaf, traces)
+        return _raise(leaf, traces)
+
+    trees = []
+    for i in nums:
+        trees.append(args[i])
+        args[i] = _tree_map(fresh, args[i])
     _Depth.reverse += 1
     try:
         with enable_grad():
@@ -161,7 +169,13 @@ def _linearize(f: Callable, args: tuple, nums: tuple[int, ...], has_aux: bool, c
     if not isinstance(out, Tensor):
         raise TypeError(f"{who}: f must return a Tensor, got {type(out).__name__}")
     keep = outer or _Depth.reverse > 0 or any(isinstance(leaf, Tracer) for leaf in leaves)
-    return out, aux, leaves, traces_of, keep
+    return out, aux, leaves, traces_of, keep, trees
+
+
+def _unflatten(trees: list, flat: list) -> list:
+    """The gradients in the shape of the inputs they belong to."""
+    it = iter(flat)
+    return [_tree_map(lambda _: next(it), tree) for tree in trees]
 
 
 def _pullback(out: Tensor, ct: Any, leaves, traces_of, keep: bool, retain: bool) -> list:
@@ -192,7 +206,7 @@ def _pullback(out: Tensor, ct: Any, leaves, traces_of, keep: bool, retain: bool)
 
 def _grad_below(f: Callable, x: Tensor, ceiling: float) -> Tensor:
     """grad of a scalar f at x, seeing only batch levels older than `ceiling` (the JVP fallback)."""
-    out, _, leaves, traces_of, keep = _linearize(f, (x,), (0,), False, ceiling, "grad")
+    out, _, leaves, traces_of, keep, _ = _linearize(f, (x,), (0,), False, ceiling, "grad")
     return _pullback(out, _ones_like(out), leaves, traces_of, keep, retain=False)[0]
 
 
@@ -212,9 +226,9 @@ def value_and_grad(f: Callable, argnums: ArgNums = 0, has_aux: bool = False) -> 
     @functools.wraps(f)
     def wrapped(*args):
         nums = _argnums(argnums, len(args), "grad")
-        out, aux, leaves, traces_of, keep = _linearize(f, args, nums, has_aux, np.inf, "grad")
+        out, aux, leaves, traces_of, keep, trees = _linearize(f, args, nums, has_aux, np.inf, "grad")
         _check_scalar(out, "grad")
-        grads = _pullback(out, _ones_like(out), leaves, traces_of, keep, retain=False)
+        grads = _unflatten(trees, _pullback(out, _ones_like(out), leaves, traces_of, keep, retain=False))
         g = grads[0] if isinstance(argnums, int) else tuple(grads)
         value = _strip(out) if not keep else out
         return ((value, aux), g) if has_aux else (value, g)
@@ -238,10 +252,10 @@ def vjp(f: Callable, *primals: Any, has_aux: bool = False):
     """(f(*primals), vjp_fn) where vjp_fn(cotangent) is a tuple with one cotangent per primal;
     (out, vjp_fn, aux) with has_aux. vjp_fn may be called many times (and under vmap)."""
     nums = tuple(range(len(primals)))
-    out, aux, leaves, traces_of, keep = _linearize(f, primals, nums, has_aux, np.inf, "vjp")
+    out, aux, leaves, traces_of, keep, trees = _linearize(f, primals, nums, has_aux, np.inf, "vjp")
 
     def vjp_fn(cotangent: Any) -> tuple:
-        return tuple(_pullback(out, _as_tensor(cotangent), leaves, traces_of, keep, retain=True))
+        return tuple(_unflatten(trees, _pullback(out, _as_tensor(cotangent), leaves, traces_of, keep, retain=True)))
 
     value = _strip(out) if not keep else out
     return (value, vjp_fn, aux) if has_aux else (value, vjp_fn)

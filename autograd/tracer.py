@@ -113,9 +113,8 @@ def apply(prim, args: tuple, params: dict) -> Any:
     the backward pass runs on tracers too (forward-over-reverse)."""
     top = None
     for a in args:
-        t = getattr(a, "trace", None)
-        if t is not None and (top is None or t.level > top.level):
-            top = t
+        if isinstance(a, (Tracer, Lifted)) and (top is None or a.trace.level > top.level):
+            top = a.trace
     out = top.process(prim, args, params)
     if _Mode.grad_enabled and top.records:
         versions = 0

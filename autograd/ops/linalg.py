@@ -84,28 +84,27 @@ def _matmul_batch(args, dims):
     broadcasting pairs example i with example i. Unbatched operands broadcast as they are."""
     (x, y), (dx, dy) = args, dims
     rx, ry = len(shape_of(x)) - (dx is not None), len(shape_of(y)) - (dy is not None)
-    squeeze = []
+    x_row, y_col = dx is not None and rx == 1, dy is not None and ry == 1
     if dx is not None:
         x = to_front(x, dx)
-        if rx == 1:
+        if x_row:
             x = reshape_p(x, shape=shape_of(x)[:1] + (1,) + shape_of(x)[1:])
-            squeeze.append(-2)
     if dy is not None:
         y = to_front(y, dy)
-        if ry == 1:
+        if y_col:
             y = reshape_p(y, shape=shape_of(y) + (1,))
-            squeeze.append(-1)
-    n = max(max(rx, 2) if dx is not None else rx, max(ry, 2) if dy is not None else ry)
-    for i, (a, d) in enumerate(((x, dx), (y, dy))):
-        if d is not None and len(shape_of(a)) - 1 < n:
-            s = shape_of(a)
-            a = reshape_p(a, shape=s[:1] + (1,) * (n + 1 - len(s)) + s[1:])
-            x, y = (a, y) if i == 0 else (x, a)
+    n = max(len(shape_of(x)) - (dx is not None), len(shape_of(y)) - (dy is not None))
+    if dx is not None and len(shape_of(x)) - 1 < n:
+        x = reshape_p(x, shape=shape_of(x)[:1] + (1,) * (n + 1 - len(shape_of(x))) + shape_of(x)[1:])
+    if dy is not None and len(shape_of(y)) - 1 < n:
+        y = reshape_p(y, shape=shape_of(y)[:1] + (1,) * (n + 1 - len(shape_of(y))) + shape_of(y)[1:])
     out = matmul_p(x, y)
-    if squeeze:
+    if x_row or y_col:
         s = list(shape_of(out))
-        for axis in sorted(squeeze):
-            del s[axis]
+        if y_col:
+            del s[-1]
+        if x_row:
+            del s[-1 if y_col or (dy is None and ry == 1) else -2]
         out = reshape_p(out, shape=tuple(s))
     return out, 0
 
