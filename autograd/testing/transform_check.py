@@ -87,6 +87,8 @@ def check_vmap(prim: Primitive, args: tuple, params: dict, seed: int = 0, size: 
         stacked.append(Tensor(np.stack(per, axis=axis)))
         examples.append((i, per))
     out = func.vmap(lambda *xs: prim(*xs, **params), in_axes=tuple(in_axes))(*stacked)
+    if out.shape[:1] != (size,):
+        raise AssertionError(f"{prim.name}: vmap over {size} examples gives an output of shape {out.shape}")
     for b in range(size):
         one = list(args)
         for i, per in examples:
