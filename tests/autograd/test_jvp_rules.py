@@ -80,3 +80,21 @@ def test_double_vjp_fallback_agrees_with_the_rules():
     with double_vjp_only():
         _, slow = func.jvp(f, (x,), (v,))
     np.testing.assert_allclose(fast.data, slow.data, rtol=1e-12, atol=1e-12)
+
+
+def test_check_grads_forward_mode_passes_on_a_composite_and_catches_a_wrong_jvp():
+    from autograd.testing import GradientCheckError, check_grads
+
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    check_grads(lambda x: ag.logsumexp(ag.tanh(x) * x, axis=1), x, modes=("fwd", "rev"))
+    check_grads(lambda x: ag.softmax(x, axis=0) @ x.T, x, order=2, modes=("fwd",))
+    bad = defprim("user_bad_jvp_only", np.square, lambda g, ans, x: g * 2 * x, jvp=lambda ts, ans, x: ts[0] * 3 * x,
+                  batch_fallback=True)
+    try:
+        check_grads(bad, x, modes=("rev",))  # the VJP is right
+        with pytest.raises(GradientCheckError, match="forward mode, order 1"):
+            check_grads(bad, x, modes=("fwd",))
+    finally:
+        unregister("user_bad_jvp_only")
+    with pytest.raises(ValueError, match="modes"):
+        check_grads(ag.tanh, x, modes=("forward",))
