@@ -368,6 +368,27 @@ def loop_rule(prim) -> Callable:
     return rule
 
 
+def _tensor_of(arr) -> Tensor:
+    """A comparison's result (a BatchedArray of bools) as a batched tensor, so `if` can read it."""
+    if isinstance(arr, BatchedArray):
+        return BatchTracer(arr.trace, _tensor_of(arr.value), arr.bdim)
+    return Tensor._make(np.asarray(arr))
+
+
+def _batched_compare(ufunc) -> Callable:
+    def compare(self, other):
+        return _tensor_of(ufunc(self.data, other.data if isinstance(other, Tensor) else other))
+
+    return compare
+
+
+for _name, _ufunc in (("lt", np.less), ("le", np.less_equal), ("gt", np.greater), ("ge", np.greater_equal),
+                      ("eq", np.equal), ("ne", np.not_equal)):
+    setattr(BatchTracer, f"__{_name}__", _batched_compare(_ufunc))
+    setattr(BatchTracer, _name, _batched_compare(_ufunc))
+BatchTracer.__hash__ = Tensor.__hash__
+
+
 def _tracer_operator(name: str, reflected: bool) -> Callable:
     def op(self, other):
         if not isinstance(other, (Tensor, Lifted, int, float)):
