@@ -17,10 +17,9 @@ import numpy as np
 from numpy.lib.mixins import NDArrayOperatorsMixin
 
 from .errors import fmt_shape
-from .graph import user_frame
 from .primitive import REGISTRY, shape_of
 from .tensor import Tensor, as_tensor_like
-from .tracer import Lifted, Trace, Tracer, TransformError
+from .tracer import Lifted, Trace, Tracer, TransformError, user_frame
 
 #: vmap traces whose function is running, oldest first (grad broadcasts unbatched inputs over them)
 ACTIVE: list["BatchTrace"] = []
@@ -83,14 +82,6 @@ class BatchTracer(Tracer):
     @property
     def data(self) -> "BatchedArray":
         return BatchedArray(self.trace, self.value.data, self.bdim)
-
-    @property
-    def requires_grad(self) -> bool:
-        return self.value.requires_grad
-
-    @requires_grad.setter
-    def requires_grad(self, flag: bool) -> None:
-        raise TransformError("vmap: requires_grad cannot be set on a batched tensor; take autograd.func.grad inside vmap")
 
     def item(self):
         raise _read_error(".item()", self.shape)
@@ -166,6 +157,8 @@ class BatchedArray(Lifted, NDArrayOperatorsMixin):
             return NotImplemented  # the Tensor's reflected operator records the op
         out = kwargs.pop("out", None)
         top = max((x.trace for x in inputs if isinstance(x, BatchedArray)), key=lambda t: t.level)
+        if out is not None and out[0] is None:
+            out = None
         if method == "__call__":
             n = max(_logical_ndim(x, top) for x in inputs)
             result = ufunc(*[_aligned(x, top, n) for x in inputs], **kwargs)
@@ -207,17 +200,21 @@ class BatchedArray(Lifted, NDArrayOperatorsMixin):
             raise TransformError(f"vmap: advanced indexing of a batched array at {user_frame() or '?'}")
         return BatchedArray(self.trace, self._front()[(slice(None),) + index], 0)
 
-    def sum(self, axis=None, keepdims: bool = False, dtype=None):
-        return np.add.reduce(self, axis=axis, keepdims=keepdims, dtype=dtype)
+    def sum(self, axis=None, dtype=None, out=None, keepdims: bool = False, **_):
+        return np.add.reduce(self, axis=axis, keepdims=keepdims, dtype=dtype, out=out)
 
-    def max(self, axis=None, keepdims: bool = False):
-        return np.maximum.reduce(self, axis=axis, keepdims=keepdims)
+    def max(self, axis=None, out=None, keepdims: bool = False, **_):
+        return np.maximum.reduce(self, axis=axis, keepdims=keepdims, out=out)
 
-    def any(self, axis=None, keepdims: bool = False):
-        return np.logical_or.reduce(self, axis=axis, keepdims=keepdims)
+    def any(self, axis=None, out=None, keepdims: bool = False, **_):
+        return np.logical_or.reduce(self, axis=axis, keepdims=keepdims, out=out)
 
-    def all(self, axis=None, keepdims: bool = False):
-        return np.logical_and.reduce(self, axis=axis, keepdims=keepdims)
+    def all(self, axis=None, out=None, keepdims: bool = False, **_):
+        return np.logical_and.reduce(self, axis=axis, keepdims=keepdims, out=out)
+
+    def clip(self, min=None, max=None, out=None, **_):  # noqa: A002 - NumPy's names
+        low = self if min is None else np.maximum(self, min)
+        return low if max is None else np.minimum(low, max, out=out)
 
     def __len__(self) -> int:
         return self.shape[0]

@@ -46,7 +46,6 @@ class JVPTracer(Tracer):
         self._init(trace)
         self.primal = primal
         self.tangent = tangent
-        self.requires_grad = False
 
     @property
     def shape(self) -> tuple[int, ...]:

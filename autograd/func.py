@@ -26,7 +26,7 @@ from .forward import JVPTrace, JVPTracer
 from .graph import _Mode, enable_grad
 from .primitive import REGISTRY
 from .tensor import Tensor
-from .tracer import Tracer
+from .tracer import Tracer, on_tape
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacrev", "jacfwd", "hessian", "hvp", "vmap"]
 
@@ -103,11 +103,11 @@ def _leaf(x: Tensor) -> Tensor:
     if x.dtype.kind != "f":
         raise TypeError(f"grad: can only differentiate with respect to floating-point inputs, got {x.dtype} "
                         f"with shape {fmt_shape(x.shape)}")
-    if x.requires_grad:  # on an outer tape: an identity op keeps the link
+    if on_tape(x):  # on an outer tape: an identity op keeps the link
         return REGISTRY["mul"](x, 1)
     if isinstance(x, JVPTracer):
         leaf = JVPTracer(x.trace, x.primal, x.tangent)
-        leaf.requires_grad = True
+        leaf._taped = True
         return leaf
     return Tensor(x.data, requires_grad=True)
 
@@ -144,7 +144,7 @@ def _linearize(f: Callable, args: tuple, nums: tuple[int, ...], has_aux: bool, c
         x = _as_tensor(x)
         traces, _ = _batch_traces(x, ceiling)
         phys = _lower(x, traces)
-        outer = outer or phys.requires_grad
+        outer = outer or on_tape(phys)
         leaf = _leaf(phys)
         leaves.append(leaf)
         traces_of.append(traces)

@@ -9,11 +9,31 @@ never confuse their perturbations or batch axes.
 from __future__ import annotations
 
 import itertools
+import os
+import sys
 from typing import Any
 
+import numpy as np
+
 from .errors import TapegradError
-from .graph import Node, _Mode, user_frame
+from .graph import _TOOL_DIRS, Node, _Mode
 from .tensor import Tensor
+
+_SKIPPED = _TOOL_DIRS + (os.path.dirname(os.path.abspath(np.__file__)) + os.sep,)
+
+
+def user_frame() -> str | None:
+    """'file:line in function: code' of the innermost frame outside autograd, nn, optim and NumPy."""
+    import linecache
+
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = os.path.abspath(frame.f_code.co_filename)
+        if not filename.startswith(_SKIPPED):
+            code = linecache.getline(filename, frame.f_lineno).strip()
+            return f"{filename}:{frame.f_lineno} in {frame.f_code.co_name}: {code}"
+        frame = frame.f_back
+    return None
 
 _levels = itertools.count(1)
 
@@ -43,9 +63,12 @@ class Lifted:
 
 class Tracer(Tensor):
     """A Tensor owned by a trace. Subclasses give shape/dtype/data; tracers are immutable:
-    in-place operators rebind, in-place methods raise."""
+    in-place operators rebind, in-place methods raise.
 
-    __slots__ = ("trace",)
+    A floating-point tracer always says `requires_grad` (it carries derivatives, so composite
+    functions must take their differentiable path); whether reverse mode records it is `_taped`."""
+
+    __slots__ = ("trace", "_taped")
 
     def _init(self, trace: Trace) -> None:
         self.trace = trace
@@ -53,6 +76,15 @@ class Tracer(Tensor):
         self._node = None
         self._version = 0
         self.name = None
+        self._taped = False
+
+    @property
+    def requires_grad(self) -> bool:
+        return self.dtype.kind == "f"
+
+    @requires_grad.setter
+    def requires_grad(self, flag: bool) -> None:
+        self._taped = bool(flag)
 
     @property
     def ndim(self) -> int:
@@ -68,7 +100,7 @@ class Tracer(Tensor):
     def detach(self) -> Tensor:
         from .ops.elementwise import mul_p
 
-        return mul_p(self, 1) if self.requires_grad else self
+        return mul_p(self, 1) if self._taped else self
 
     def clone(self) -> Tensor:
         from .ops.elementwise import mul_p
@@ -122,8 +154,14 @@ def apply(prim, args: tuple, params: dict) -> Any:
         for a in args:
             if isinstance(a, Tensor):
                 versions += a._version
-                record = record or a.requires_grad
+                record = record or on_tape(a)
         if record:
             out._node = Node(prim, args, params, None, versions, out.shape, out.dtype)
             out.requires_grad = True
     return out
+
+
+def on_tape(x: Tensor) -> bool:
+    """Whether reverse mode records operations on x (a tracer's `requires_grad` says only that it
+    carries derivatives)."""
+    return x._taped if isinstance(x, Tracer) else x.requires_grad
