@@ -154,10 +154,10 @@ def apply(prim, args: tuple, params: dict) -> Any:
         for a in args:
             if isinstance(a, Tensor):
                 versions += a._version
-                record = record or on_tape(a)
+                record = record or (a._taped if isinstance(a, Tracer) else a.requires_grad)
         if record:
             out._node = Node(prim, args, params, None, versions, out.shape, out.dtype)
-            out.requires_grad = True
+            out._taped = True
     return out
 
 

@@ -3,10 +3,10 @@
 1. jvp of an elementwise chain against the plain forward pass (the issue's budget: about 3x), with
    the declared JVP rules and with the double-VJP fallback (every rule switched off), on a large
    vector (NumPy-bound) and a small one (per-op overhead-bound).
-2. Per-example gradients of the `digits` CNN (tapegrad/models.py; float64, batch 32, train-mode
-   batch norm, cross-entropy against one-hot targets): vmap(grad(loss), in_axes=(None, 0, 0)) against
-   a loop of 32 single-example grad calls (the issue's target: >= 5x), and torch.func's vmap(grad)
-   and loop on the same network.
+2. Per-example gradients of the `digits` CNN (tapegrad/models.py; batch 32, train-mode batch norm,
+   cross-entropy against one-hot targets), in float32 (the model's own dtype) and float64:
+   vmap(grad(loss), in_axes=(None, 0, 0)) against a loop of 32 single-example grad calls (the
+   issue's target: >= 5x), and torch.func's vmap(grad) and loop on the same network.
 
 Each framework runs in its own fresh process; timings are the best of interleaved rounds.
 
@@ -40,9 +40,12 @@ def _data(n: int, seed: int = 0):
     return [g.standard_normal(n) for _ in range(4)]
 
 
-def _digits_arrays():
+DTYPES = ("float32", "float64")
+
+
+def _digits_arrays(dtype: str):
     g = np.random.default_rng(0)
-    return g.standard_normal((BATCH, 1, 20, 20)), np.eye(10)[g.integers(0, 10, BATCH)]
+    return g.standard_normal((BATCH, 1, 20, 20)).astype(dtype), np.eye(10, dtype=dtype)[g.integers(0, 10, BATCH)]
 
 
 def run_tapegrad() -> dict:
@@ -65,10 +68,6 @@ def run_tapegrad() -> dict:
         t = interleaved({"forward": lambda: f(x), "jvp": jvp, "double_vjp": fallback}, rounds=7, number=3)
         out[f"chain_{label}"] = {k: s * 1e3 for k, s in t.items()}
 
-    model = Digits(seed=0).double()
-    params = {name: ag.tensor(p.data) for name, p in model.named_parameters()}
-    xs, targets = (ag.tensor(a) for a in _digits_arrays())
-
     def loss(params, x, target):
         h = NF.conv2d(x[None], params["conv.weight"], params["conv.bias"], padding=1)
         h = NF.batch_norm(h, None, None, params["bn.weight"], params["bn.bias"], training=True)
@@ -78,10 +77,14 @@ def run_tapegrad() -> dict:
 
     per_example = func.vmap(func.grad(loss), in_axes=(None, 0, 0))
     single = func.grad(loss)
-    t = interleaved({"vmap_grad": lambda: per_example(params, xs, targets),
-                     "loop_grad": lambda: [single(params, xs[i], targets[i]) for i in range(BATCH)]},
-                    rounds=5, number=1)
-    out["per_example"] = {k: s * 1e3 for k, s in t.items()}
+    for dtype in DTYPES:
+        model = Digits(seed=0).float() if dtype == "float32" else Digits(seed=0).double()
+        params = {name: ag.tensor(p.data) for name, p in model.named_parameters()}
+        xs, targets = (ag.tensor(a) for a in _digits_arrays(dtype))
+        t = interleaved({"vmap_grad": lambda: per_example(params, xs, targets),
+                         "loop_grad": lambda: [single(params, xs[i], targets[i]) for i in range(BATCH)]},
+                        rounds=9, number=1)
+        out[f"per_example_{dtype}"] = {k: s * 1e3 for k, s in t.items()}
     return out
 
 
@@ -98,14 +101,6 @@ def run_torch() -> dict:
         t = interleaved({"forward": lambda: f(x), "jvp": lambda: jvp(f, (x,), (v,))}, rounds=7, number=3)
         out[f"chain_{label}"] = {k: s * 1e3 for k, s in t.items()}
 
-    g = torch.Generator().manual_seed(0)
-    params = {"conv.weight": torch.randn(8, 1, 3, 3, generator=g, dtype=torch.float64) / 3,
-              "conv.bias": torch.zeros(8, dtype=torch.float64), "bn.weight": torch.ones(8, dtype=torch.float64),
-              "bn.bias": torch.zeros(8, dtype=torch.float64),
-              "fc.weight": torch.randn(10, 800, generator=g, dtype=torch.float64) / 28,
-              "fc.bias": torch.zeros(10, dtype=torch.float64)}
-    xs, targets = (torch.tensor(a) for a in _digits_arrays())
-
     def loss(params, x, target):
         h = TF.conv2d(x[None], params["conv.weight"], params["conv.bias"], padding=1)
         h = TF.batch_norm(h, None, None, params["bn.weight"], params["bn.bias"], training=True)
@@ -115,10 +110,18 @@ def run_torch() -> dict:
 
     per_example = vmap(grad(loss), in_dims=(None, 0, 0))
     single = grad(loss)
-    t = interleaved({"vmap_grad": lambda: per_example(params, xs, targets),
-                     "loop_grad": lambda: [single(params, xs[i], targets[i]) for i in range(BATCH)]},
-                    rounds=5, number=1)
-    out["per_example"] = {k: s * 1e3 for k, s in t.items()}
+    for dtype in DTYPES:
+        kind = getattr(torch, dtype)
+        g = torch.Generator().manual_seed(0)
+        params = {"conv.weight": torch.randn(8, 1, 3, 3, generator=g, dtype=kind) / 3,
+                  "conv.bias": torch.zeros(8, dtype=kind), "bn.weight": torch.ones(8, dtype=kind),
+                  "bn.bias": torch.zeros(8, dtype=kind), "fc.weight": torch.randn(10, 800, generator=g, dtype=kind) / 28,
+                  "fc.bias": torch.zeros(10, dtype=kind)}
+        xs, targets = (torch.tensor(a) for a in _digits_arrays(dtype))
+        t = interleaved({"vmap_grad": lambda: per_example(params, xs, targets),
+                         "loop_grad": lambda: [single(params, xs[i], targets[i]) for i in range(BATCH)]},
+                        rounds=9, number=1)
+        out[f"per_example_{dtype}"] = {k: s * 1e3 for k, s in t.items()}
     return out
 
 
@@ -141,11 +144,12 @@ def main() -> None:
         print(f"  {label:5}  tapegrad forward {o['forward']:.3f}  jvp {o['jvp']:.3f} ({o['jvp'] / o['forward']:.2f}x)  "
               f"double-VJP {o['double_vjp']:.3f} ({o['double_vjp'] / o['forward']:.2f}x)  |  torch forward "
               f"{t['forward']:.3f}  jvp {t['jvp']:.3f} ({t['jvp'] / t['forward']:.2f}x)")
-    o, t = ours["per_example"], theirs["per_example"]
-    print(f"per-example gradients, digits CNN, batch {BATCH} (float64), ms")
-    print(f"  tapegrad vmap(grad) {o['vmap_grad']:.1f}  loop {o['loop_grad']:.1f}  ({o['loop_grad'] / o['vmap_grad']:.1f}x)")
-    print(f"  torch    vmap(grad) {t['vmap_grad']:.1f}  loop {t['loop_grad']:.1f}  ({t['loop_grad'] / t['vmap_grad']:.1f}x)")
-    print(f"  tapegrad vmap(grad) / torch vmap(grad): {o['vmap_grad'] / t['vmap_grad']:.2f}")
+    for dtype in DTYPES:
+        o, t = ours[f"per_example_{dtype}"], theirs[f"per_example_{dtype}"]
+        print(f"per-example gradients, digits CNN, batch {BATCH} ({dtype}), ms; ratio = loop / vmap(grad)")
+        print(f"  tapegrad vmap(grad) {o['vmap_grad']:.1f}  loop {o['loop_grad']:.1f}  ({o['loop_grad'] / o['vmap_grad']:.1f}x)")
+        print(f"  torch    vmap(grad) {t['vmap_grad']:.1f}  loop {t['loop_grad']:.1f}  ({t['loop_grad'] / t['vmap_grad']:.1f}x)")
+        print(f"  tapegrad vmap(grad) / torch vmap(grad): {o['vmap_grad'] / t['vmap_grad']:.2f}")
 
 
 if __name__ == "__main__":
