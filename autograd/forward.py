@@ -14,7 +14,7 @@ import numpy as np
 
 from .primitive import REGISTRY
 from .tensor import Tensor
-from .tracer import Trace, Tracer
+from .tracer import TRACED, Trace, Tracer
 
 
 _new = object.__new__
@@ -40,7 +40,7 @@ class JVPTrace(Trace):
         out = _new(JVPTracer)  # JVPTracer(self, ans, t) without the call overhead (the hot path)
         out.trace, out.primal, out.tangent = self, ans, t
         out.grad = out._node = out.name = None
-        out._version = 0
+        out._version = TRACED
         out._taped = False
         return out
 

@@ -15,7 +15,7 @@ import numpy as np
 from .errors import DtypeError, ShapeError, TapegradError, fmt_shape
 from .graph import OBSERVERS, Node, _Mode
 from .tensor import Tensor
-from .tracer import Lifted, Tracer
+from .tracer import TRACED, Lifted
 from .tracer import apply as _transform
 
 _new_tensor = object.__new__
@@ -91,16 +91,14 @@ class Primitive:
         versions = 0
         for a in args:
             if isinstance(a, Tensor):
-                if type(a) is not Tensor and isinstance(a, Tracer):  # a transform's tracer
-                    return _transform(self, args, params)
                 arrays.append(a.data)
                 versions += a._version
                 if a.requires_grad:
                     needs_grad = True
             else:
-                if isinstance(a, Lifted):
-                    return _transform(self, args, params)
                 arrays.append(a)
+        if versions >= TRACED:  # a transform's tracer is among the arguments (one test for all of them)
+            return _transform(self, args, params)
         if len(arrays) != self.arity and self.arity >= 0:
             raise TypeError(f"{self.name}: takes {self.arity} array argument(s), got {len(arrays)}; "
                             "pass parameters (shape, axis, ...) by keyword")
@@ -112,10 +110,16 @@ class Primitive:
         try:
             out = self.forward(*arrays, **params)
         except TapegradError:
+            if _lifted(args):
+                return _transform(self, args, params)
             raise
         except (ValueError, IndexError, TypeError) as exc:
+            if _lifted(args):
+                return _transform(self, args, params)
             raise _forward_error(self, exc, arrays, params) from None
         if type(out) is not np.ndarray:
+            if _lifted(args):  # a batched array (a batched tensor's .data) passed as a constant
+                return _transform(self, args, params)
             out = np.asarray(out)
         t = _new_tensor(Tensor)
         t.data = out
@@ -145,6 +149,13 @@ def _linear_jvp(prim: "Primitive") -> Callable:
 
     jvp.linear = True
     return jvp
+
+
+def _lifted(args) -> bool:
+    """Whether an argument is a transform's non-Tensor value (a BatchedArray). Tested only when the
+    forward did not return an ndarray or failed, which such a value always makes it do, so the
+    plain path pays nothing for it."""
+    return any(isinstance(a, Lifted) for a in args)
 
 
 def _per_argument(vjps: tuple) -> Callable[..., list]:

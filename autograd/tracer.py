@@ -37,6 +37,10 @@ def user_frame() -> str | None:
 
 _levels = itertools.count(1)
 
+#: every tracer's version counter: Primitive.__call__ already sums its arguments' versions, so a sum
+#: this large says "a tracer is here" without a per-argument type test on the plain path.
+TRACED = 1 << 60
+
 
 class TransformError(TapegradError):
     """A function does something a transform cannot follow (reading batched values, in-place edits)."""
@@ -74,7 +78,7 @@ class Tracer(Tensor):
         self.trace = trace
         self.grad = None
         self._node = None
-        self._version = 0
+        self._version = TRACED
         self.name = None
         self._taped = False
 
