@@ -57,7 +57,8 @@ class BatchTrace(Trace):
 def _read_error(what: str, shape) -> TransformError:
     return TransformError(
         f"vmap: {what} of a batched tensor (per-example shape {fmt_shape(shape)}) has no single value; the function "
-        f"reads data or branches on it at {user_frame() or '?'}. Use where() instead of if, or keep the read outside vmap")
+        f"reads data or branches on it at {user_frame() or '?'}. Use where() instead of if, or keep the read "
+        "outside vmap")
 
 
 class BatchTracer(Tracer):
@@ -357,7 +358,8 @@ def loop_rule(prim) -> Callable:
         size = batch_size(args, dims)
         outs = []
         for i in range(size):
-            pieces = [a if d is None else REGISTRY["slice"](a, index=(slice(None),) * d + (i,)) for a, d in zip(args, dims)]
+            pieces = [a if d is None else REGISTRY["slice"](a, index=(slice(None),) * d + (i,))
+                      for a, d in zip(args, dims)]
             out = prim(*pieces, **params)
             outs.append(REGISTRY["reshape"](out, shape=(1,) + tuple(shape_of(out))))
         return REGISTRY["concatenate"](*outs, axis=0), 0

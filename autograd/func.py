@@ -183,7 +183,8 @@ def _pullback(out: Tensor, ct: Any, leaves, traces_of, keep: bool, retain: bool)
     phys_out = _lower(out, out_traces)
     seed = _lower(ct, out_traces)
     if isinstance(seed, Tensor) and seed.shape != phys_out.shape:
-        raise ShapeError(f"vjp: cotangent shape {fmt_shape(ct.shape)} does not match the output's {fmt_shape(out.shape)}")
+        raise ShapeError(f"vjp: cotangent shape {fmt_shape(ct.shape)} does not match the output's "
+                         f"{fmt_shape(out.shape)}")
     create = _Mode.grad_enabled and (keep or isinstance(seed, Tracer) or isinstance(phys_out, Tracer))
     if phys_out.requires_grad:
         _Depth.reverse += 1
@@ -311,7 +312,8 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: Any = 0) -> Callable:
                     raise ShapeError(f"vmap: in_axes {ax} is out of range for an argument of shape {fmt_shape(shape)}")
                 n = shape[ax]
                 if size is not None and n != size:
-                    raise ShapeError(f"vmap: batch sizes differ across arguments ({size} vs {n}, shape {fmt_shape(shape)})")
+                    raise ShapeError(f"vmap: batch sizes differ across arguments ({size} vs {n}, "
+                                     f"shape {fmt_shape(shape)})")
                 size = n
         if size is None:
             raise ValueError("vmap: at least one argument must be batched (in_axes not all None)")

@@ -36,25 +36,27 @@ add_p = defprim(
     "add", np.add,
     lambda g, ans, x, y: sum_to(g, shape_of(x)),
     lambda g, ans, x, y: sum_to(g, shape_of(y)),
-    domain=("real", "real"), jvp=lambda ts, ans, x, y: _plus(ts[0], ts[1]), batch=batch_elementwise("add"),
+    domain=("real", "real"), jvp=lambda ts, ans, x, y: _plus(*ts), batch=batch_elementwise("add"),
     doc="x + y, broadcasting")
 sub_p = defprim(
     "sub", np.subtract,
     lambda g, ans, x, y: sum_to(g, shape_of(x)),
     lambda g, ans, x, y: sum_to(-g, shape_of(y)),
-    domain=("real", "real"), jvp=lambda ts, ans, x, y: _plus(ts[0], None if ts[1] is None else neg_p(ts[1])), batch=batch_elementwise("sub"),
+    domain=("real", "real"), jvp=lambda ts, ans, x, y: _plus(ts[0], _times(ts[1], -1)), batch=batch_elementwise("sub"),
     doc="x - y, broadcasting")
 mul_p = defprim(
     "mul", np.multiply,
     lambda g, ans, x, y: sum_to(g * y, shape_of(x)),
     lambda g, ans, x, y: sum_to(g * x, shape_of(y)),
-    domain=("real", "real"), jvp=lambda ts, ans, x, y: _plus(_times(ts[0], y), _times(ts[1], x)), batch=batch_elementwise("mul"),
+    domain=("real", "real"), batch=batch_elementwise("mul"),
+    jvp=lambda ts, ans, x, y: _plus(_times(ts[0], y), _times(ts[1], x)),
     doc="x * y, broadcasting")
 div_p = defprim(
     "div", np.divide,
     lambda g, ans, x, y: sum_to(g / y, shape_of(x)),
     lambda g, ans, x, y: sum_to(-g * x / (y * y), shape_of(y)),
-    domain=("real", "nonzero"), jvp=lambda ts, ans, x, y: div_p(_plus(ts[0], None if ts[1] is None else neg_p(mul_p(ts[1], ans))), y), batch=batch_elementwise("div"),
+    domain=("real", "nonzero"), batch=batch_elementwise("div"),
+    jvp=lambda ts, ans, x, y: div_p(_plus(ts[0], _times(ts[1], neg_p(ans))), y),  # (tx - ty * x / y) / y
     doc="x / y, broadcasting")
 pow_p = defprim(
     "pow", np.power,

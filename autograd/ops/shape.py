@@ -13,6 +13,11 @@ from ..errors import ShapeError, fmt_shape
 from ..primitive import defprim, shape_of
 
 
+def _shift_axes(params: dict, ndim: int, size: int) -> dict:
+    """A permutation that keeps the batch axis in front."""
+    return dict(params, axes=(0,) + tuple(int(a) % ndim + 1 for a in params["axes"]))
+
+
 def _grow_shape(params: dict, ndim: int, size: int) -> dict:
     """A `shape` parameter with the batch axis in front."""
     return dict(params, shape=(size,) + tuple(params["shape"]))
@@ -54,7 +59,7 @@ def _transpose_examples(draw, S):
 transpose_p = defprim(
     "transpose", _transpose, lambda g, ans, x, axes: transpose_p(g, axes=tuple(int(a) for a in np.argsort(axes))),
     examples=_transpose_examples, transpose="transpose",
-    jvp="linear", batch=front_only("transpose", lambda p, n, b: dict(p, axes=(0,) + tuple(int(a) % n + 1 for a in p["axes"]))),
+    jvp="linear", batch=front_only("transpose", _shift_axes),
 )
 
 

@@ -95,7 +95,8 @@ def check_vmap(prim: Primitive, args: tuple, params: dict, seed: int = 0, size: 
             one[i] = Tensor(per[b]) if isinstance(args[i], Tensor) else per[b]
         expected = prim(*one, **params).data
         got = out.data[b]
-        assert got.shape == expected.shape, f"{prim.name}: vmap gives {got.shape} per example, the loop {expected.shape}"
+        assert got.shape == expected.shape, (
+            f"{prim.name}: vmap gives {got.shape} per example, the loop {expected.shape}")
         if not np.allclose(got, expected, rtol=1e-12, atol=1e-12):
             raise AssertionError(f"{prim.name}: vmap differs from the loop at example {b} (in_axes {tuple(in_axes)}) "
                                  f"by {np.max(np.abs(got - expected)):.3g}")
