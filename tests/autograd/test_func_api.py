@@ -76,3 +76,24 @@ def test_jacobians_of_several_arguments_and_shapes():
     for a, b in zip(jr, jf):
         np.testing.assert_allclose(a.data, b.data)
     np.testing.assert_allclose(jr[0].data.reshape(3, 3, 3), np.einsum("ik,j->ijk", np.eye(3), Y.data))
+
+
+def test_transforms_compose_in_any_order():
+    g = np.random.default_rng(0)
+    xs = ag.tensor(g.standard_normal((3, 4)))
+
+    def f(x):
+        return ag.tanh(x) * ag.exp(x).sum()
+
+    def s(x):
+        return (ag.tanh(x) ** 2).sum() * x.sum()
+
+    loop = lambda t: np.stack([t(xs[i]).data for i in range(3)])  # noqa: E731
+    np.testing.assert_allclose(func.vmap(func.jacrev(f))(xs).data, loop(func.jacrev(f)), rtol=1e-12)
+    np.testing.assert_allclose(func.vmap(func.hessian(s))(xs).data, loop(func.hessian(s)), rtol=1e-12)
+    np.testing.assert_allclose(func.jacrev(func.vmap(f))(xs).data, func.jacfwd(func.vmap(f))(xs).data, rtol=1e-12)
+    h = func.hessian(s)(xs[0]).data
+    np.testing.assert_allclose(func.jacrev(func.jacrev(s))(xs[0]).data, h, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(func.jacfwd(func.jacfwd(s))(xs[0]).data, h, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(func.jvp(func.grad(s), (xs[0],), (xs[1],))[1].data, h.reshape(4, 4) @ xs[1].data,
+                               rtol=1e-12)
