@@ -297,7 +297,8 @@ def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any], has_aux: b
 # --- batching -------------------------------------------------------------------------------------------
 def vmap(f: Callable, in_axes: Any = 0, out_axes: Any = 0) -> Callable:
     """f over examples -> f over a batch: in_axes says which axis of each argument is the batch
-    (None: shared by every example); out_axes where the batch goes in the outputs."""
+    (None: shared by every example; one axis applies to every tensor of a tuple/list/dict argument);
+    out_axes where the batch goes in the outputs (None: an output that is the same for every example)."""
 
     @functools.wraps(f)
     def batched(*args):
@@ -342,12 +343,13 @@ def _unbatch(out: Any, out_axes: Any, trace: BatchTrace) -> Any:
 
     def one(y):
         y = _as_tensor(y)
-        if isinstance(y, BatchTracer) and y.trace is trace:
-            value, d = y.value, y.bdim
-        else:
-            value, d = B.broadcast_at(y, 0, trace.size), 0
-        if out_axes is None:
-            raise ValueError("vmap: out_axes=None for an output that depends on the batch")
+        batched = isinstance(y, BatchTracer) and y.trace is trace
+        if out_axes is None:  # the output is the same for every example
+            if batched:
+                raise ValueError(f"vmap: out_axes=None for an output that differs between examples "
+                                 f"(per-example shape {fmt_shape(y.shape)})")
+            return y
+        value, d = (y.value, y.bdim) if batched else (B.broadcast_at(y, 0, trace.size), 0)
         return B.moveaxis(value, d, out_axes % len(value.shape))
 
     return _tree_map(one, out)

@@ -140,3 +140,12 @@ def test_item_and_numpy_reads_name_the_line():
         func.vmap(f)(ag.tensor(np.ones((2, 3))))
     with pytest.raises(TransformError, match="NumPy conversion"):
         func.vmap(lambda x: ag.tensor(np.asarray(x)))(ag.tensor(np.ones((2, 3))))
+
+
+def test_out_axes_none_for_shared_outputs_only():
+    x = ag.tensor(np.ones((2, 3)))
+    shared, per = func.vmap(lambda a: (ag.tensor(np.arange(3.0)), a * 2), out_axes=(None, 0))(x)
+    np.testing.assert_array_equal(shared.data, np.arange(3.0))
+    assert per.shape == (2, 3)
+    with pytest.raises(ValueError, match="differs between examples"):
+        func.vmap(lambda a: a * 2, out_axes=None)(x)
