@@ -185,11 +185,13 @@ def _pullback(out: Tensor, ct: Any, leaves, traces_of, keep: bool, retain: bool)
     if isinstance(seed, Tensor) and seed.shape != phys_out.shape:
         raise ShapeError(f"vjp: cotangent shape {fmt_shape(ct.shape)} does not match the output's "
                          f"{fmt_shape(out.shape)}")
-    create = _Mode.grad_enabled and (keep or isinstance(seed, Tracer) or isinstance(phys_out, Tracer))
+    # a recorded backward pass when an outer tape needs it, or when tracers are on this tape (the
+    # engine's plain path adds raw arrays); _strip cuts what no outer tape needs
+    create = keep and _Mode.grad_enabled or isinstance(seed, Tracer) or isinstance(phys_out, Tracer)
     if phys_out.requires_grad:
         _Depth.reverse += 1
         try:
-            grads = _engine_grad(phys_out, leaves, grad_outputs=seed, retain_graph=retain or create,
+            grads = _engine_grad(phys_out, leaves, grad_outputs=seed, retain_graph=retain or create or keep,
                                  create_graph=create, allow_unused=True)
         finally:
             _Depth.reverse -= 1

@@ -97,3 +97,23 @@ def test_transforms_compose_in_any_order():
     np.testing.assert_allclose(func.jacfwd(func.jacfwd(s))(xs[0]).data, h, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(func.jvp(func.grad(s), (xs[0],), (xs[1],))[1].data, h.reshape(4, 4) @ xs[1].data,
                                rtol=1e-12)
+
+
+def test_transforms_work_under_no_grad():
+    def s(x):
+        return (ag.tanh(x) ** 2).sum()
+
+    expected = func.hessian(s)(X).data
+    with ag.no_grad():
+        np.testing.assert_allclose(func.hessian(s)(X).data, expected)
+        np.testing.assert_allclose(func.jacrev(func.grad(s))(X).data, expected, rtol=1e-12)
+        np.testing.assert_allclose(func.grad(s)(X).data, 2 * np.tanh(X.data) * (1 - np.tanh(X.data) ** 2))
+
+
+def test_an_outer_graph_survives_an_inner_transform():
+    x = ag.tensor(X.data, requires_grad=True)
+    y = x * 2.0
+    with ag.no_grad():
+        func.grad(lambda v: (v ** 2).sum())(y)
+    y.sum().backward()  # y's graph was not freed by the transform
+    np.testing.assert_allclose(x.grad.data, 2 * np.ones(3))
