@@ -24,18 +24,16 @@ class JVPTrace(Trace):
     """One `jvp` invocation."""
 
     def process(self, prim, args, params):
-        primals, tangents = [], []
-        for a in args:
+        primals = list(args)
+        tangents = [None] * len(args)
+        for i, a in enumerate(args):
             if type(a) is JVPTracer and a.trace is self:
-                primals.append(a.primal)
-                tangents.append(a.tangent)
-            else:
-                primals.append(a)
-                tangents.append(None)
+                primals[i] = a.primal
+                tangents[i] = a.tangent
         ans = prim(*primals, **params)
         rule = prim.jvp if prim.jvp is not None else double_vjp(prim)
         t = rule(tangents, ans, *primals, **params)
-        if t.shape != ans.shape:  # a tangent of a broadcast operand
+        if len(args) > 1 and t.shape != ans.shape:  # the tangent of an operand that was broadcast
             t = REGISTRY["broadcast_to"](t, shape=ans.shape)
         out = _new(JVPTracer)  # JVPTracer(self, ans, t) without the call overhead (the hot path)
         out.trace, out.primal, out.tangent = self, ans, t
@@ -54,6 +52,14 @@ class JVPTracer(Tracer):
         self._init(trace)
         self.primal = primal
         self.tangent = tangent
+
+    @property
+    def requires_grad(self) -> bool:
+        return True  # only floating-point values get tangents
+
+    @requires_grad.setter
+    def requires_grad(self, flag: bool) -> None:
+        self._taped = bool(flag)
 
     @property
     def shape(self) -> tuple[int, ...]:

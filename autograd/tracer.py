@@ -145,23 +145,22 @@ class Tracer(Tensor):
 
 def apply(prim, args: tuple, params: dict) -> Any:
     """Run `prim` on arguments some of which are tracers: the newest trace's rule. When reverse
-    mode is recording and an argument requires grad, the result is recorded like any op, so
+    mode is recording and an argument is on its tape, the result is recorded like any op, so
     the backward pass runs on tracers too (forward-over-reverse)."""
     top = None
+    taped = False
     for a in args:
-        if isinstance(a, (Tracer, Lifted)) and (top is None or a.trace.level > top.level):
-            top = a.trace
+        if isinstance(a, (Tracer, Lifted)):
+            if top is None or a.trace.level > top.level:
+                top = a.trace
+            taped = taped or isinstance(a, Tracer) and a._taped
+        elif isinstance(a, Tensor):
+            taped = taped or a.requires_grad
     out = top.process(prim, args, params)
-    if _Mode.grad_enabled and top.records:
-        versions = 0
-        record = False
-        for a in args:
-            if isinstance(a, Tensor):
-                versions += a._version
-                record = record or (a._taped if isinstance(a, Tracer) else a.requires_grad)
-        if record:
-            out._node = Node(prim, args, params, None, versions, out.shape, out.dtype)
-            out._taped = True
+    if taped and top.records and _Mode.grad_enabled:
+        versions = sum(a._version for a in args if isinstance(a, Tensor))
+        out._node = Node(prim, args, params, None, versions, out.shape, out.dtype)
+        out._taped = True
     return out
 
 

@@ -20,6 +20,13 @@ def _times(t, factor):
     return None if t is None else mul_p(t, factor)
 
 
+def _factor(fn, ans):
+    """A JVP's derivative factor fn(ans), written once with operators: on the array when `ans` carries
+    no derivative of its own (plain, off any tape: one NumPy expression instead of primitives),
+    else on the Tensor, so the tangent stays differentiable (jvp of jvp, grad of jvp)."""
+    return fn(ans.data) if type(ans) is Tensor and not ans.requires_grad else fn(ans)
+
+
 def _sigmoid(x):
     """Logistic function, stable for large |x| (via tanh)."""
     return 0.5 * (np.tanh(0.5 * x) + 1.0)
@@ -70,9 +77,10 @@ exp_p = defprim("exp", np.exp, lambda g, ans, x: g * ans, save_output=True, doc=
 log_p = defprim("log", np.log, lambda g, ans, x: g / x, domain=("positive",), doc="natural logarithm",
                 jvp=lambda ts, ans, x: div_p(ts[0], x), batch=batch_elementwise("log"))
 tanh_p = defprim("tanh", np.tanh, lambda g, ans, x: g * (1 - ans * ans), save_output=True, doc="hyperbolic tangent",
-                 jvp=lambda ts, ans, x: mul_p(ts[0], sub_p(1, mul_p(ans, ans))), batch=batch_elementwise("tanh"))
+                 jvp=lambda ts, ans, x: mul_p(ts[0], _factor(lambda a: 1 - a * a, ans)), batch=batch_elementwise("tanh"))
 sigmoid_p = defprim("sigmoid", _sigmoid, lambda g, ans, x: g * (ans * (1 - ans)), save_output=True,
-                    jvp=lambda ts, ans, x: mul_p(ts[0], mul_p(ans, sub_p(1, ans))), batch=batch_elementwise("sigmoid"))
+                    jvp=lambda ts, ans, x: mul_p(ts[0], _factor(lambda a: a * (1 - a), ans)),
+                    batch=batch_elementwise("sigmoid"))
 def _relu(x):
     """max(x, 0); its gradient mask is a constant, so relu's second derivative is 0."""
     return np.maximum(x, 0)
