@@ -21,7 +21,7 @@ from .functional import (
     minimum, multiply, negative, pad, permute, power, relu, reshape, sigmoid, sign, softmax, sqrt,
     squeeze, stack, std, subtract, sum, sum_to, swapaxes, tanh, transpose, unsqueeze, var, view, where,
 )
-from . import introspect, profiler, viz  # noqa: F401
+from . import func, introspect, profiler, viz  # noqa: F401
 from .introspect import walk
 from .profiler import profile
 from .graph import Node, enable_grad, is_grad_enabled, mark_modified, no_grad, observe, set_grad_enabled

@@ -15,6 +15,8 @@ import numpy as np
 from .errors import DtypeError, ShapeError, TapegradError, fmt_shape
 from .graph import OBSERVERS, Node, _Mode
 from .tensor import Tensor
+from .tracer import TRACED, Lifted
+from .tracer import apply as _transform
 
 _new_tensor = object.__new__
 
@@ -39,6 +41,16 @@ class Primitive:
         `examples(draw, strategies) -> (args, params)` used by `autograd.testing`.
     transpose: for a linear primitive, the name of the primitive that is its transpose (and VJP).
     check: optional `check(*arrays, **params)` that raises a clear ShapeError before NumPy does.
+
+    Transform rules (autograd.func), in Tensor operations like the VJPs:
+    jvp: `jvp(tangents, ans, *args, **params) -> Tensor`, the output tangent; `tangents` has one
+        entry per argument, None where it is zero (at least one is not). "linear" says the
+        primitive is linear in its one differentiable argument, so its JVP is itself.
+    batch: `batch(args, dims, **params) -> (out, out_dim)`: `dims[i]` is the batch axis of
+        argument i (None: not batched); the rule calls primitives on the batched arrays.
+    jvp_fallback / batch_fallback: declare that the primitive has no such rule on purpose and uses
+        the generic one (double VJP; a loop over the batch), which is slower. The coverage test
+        fails for a primitive with neither a rule nor a declared fallback.
     """
 
     name: str
@@ -51,6 +63,12 @@ class Primitive:
     check: Callable | None = None
     smooth: bool = True  # False: second-order finite differences are meaningless (kinks)
     doc: str = ""
+    # --- transform rules (autograd.func): forward mode and batching --------------------------
+    jvp: Callable | str | None = None
+    batch: Callable | None = None
+    jvp_fallback: bool = False
+    batch_fallback: bool = False
+    # ------------------------------------------------------------------------------------------
     variadic: bool = field(init=False, default=False)
     arity: int = field(init=False, default=-1)  # positional arguments; -1 for variadic primitives
     # apply_vjps(g, ans, args, params, wanted) -> one cotangent (or None) per argument; wanted[i] says
@@ -63,6 +81,8 @@ class Primitive:
         self.apply_vjps = _all_at_once(self.vjps) if self.variadic else _per_argument(tuple(self.vjps))
         if not self.doc:
             self.doc = (self.forward.__doc__ or "").strip().split("\n")[0]
+        if self.jvp == "linear":
+            self.jvp = _linear_jvp(self)
 
     def __call__(self, *args: Any, **params: Any) -> Tensor:
         # The hot path of every model: written flat, one pass over the args, no helper calls.
@@ -77,6 +97,8 @@ class Primitive:
                     needs_grad = True
             else:
                 arrays.append(a)
+        if versions >= TRACED:  # a transform's tracer is among the arguments (one test for all of them)
+            return _transform(self, args, params)
         if len(arrays) != self.arity and self.arity >= 0:
             raise TypeError(f"{self.name}: takes {self.arity} array argument(s), got {len(arrays)}; "
                             "pass parameters (shape, axis, ...) by keyword")
@@ -88,10 +110,16 @@ class Primitive:
         try:
             out = self.forward(*arrays, **params)
         except TapegradError:
+            if _lifted(args):
+                return _transform(self, args, params)
             raise
         except (ValueError, IndexError, TypeError) as exc:
+            if _lifted(args):
+                return _transform(self, args, params)
             raise _forward_error(self, exc, arrays, params) from None
         if type(out) is not np.ndarray:
+            if _lifted(args):  # a batched array (a batched tensor's .data) passed as a constant
+                return _transform(self, args, params)
             out = np.asarray(out)
         t = _new_tensor(Tensor)
         t.data = out
@@ -112,6 +140,22 @@ class Primitive:
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
+
+
+def _linear_jvp(prim: "Primitive") -> Callable:
+    """A linear primitive's JVP is the primitive itself, applied to the tangent (one argument)."""
+    def jvp(tangents, ans, x, **params):
+        return prim(tangents[0], **params)
+
+    jvp.linear = True
+    return jvp
+
+
+def _lifted(args) -> bool:
+    """Whether an argument is a transform's non-Tensor value (a BatchedArray). Tested only when the
+    forward did not return an ndarray or failed, which such a value always makes it do, so the
+    plain path pays nothing for it."""
+    return any(isinstance(a, Lifted) for a in args)
 
 
 def _per_argument(vjps: tuple) -> Callable[..., list]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..batching import to_front
 from ..errors import ShapeError, fmt_shape
 from ..primitive import defprim, shape_of
 from .shape import broadcast_to_p, reshape_p, sum_to, transpose_p
@@ -70,9 +71,48 @@ def _matmul(x, y):
     return np.matmul(_blas_ready(x), _blas_ready(y))
 
 
+def _matmul_jvp(ts, ans, x, y):
+    tx, ty = ts
+    dx = None if tx is None else matmul_p(tx, y)
+    dy = None if ty is None else matmul_p(x, ty)
+    return dx if dy is None else dy if dx is None else dx + dy
+
+
+def _matmul_batch(args, dims):
+    """Batch axes to the front; a batched vector becomes a one-row (x) or one-column (y) matrix, and
+    batched matrices get unit batch axes up to the other operand's rank, so NumPy's matmul
+    broadcasting pairs example i with example i. Unbatched operands broadcast as they are."""
+    (x, y), (dx, dy) = args, dims
+    rx, ry = len(shape_of(x)) - (dx is not None), len(shape_of(y)) - (dy is not None)
+    x_row, y_col = dx is not None and rx == 1, dy is not None and ry == 1
+    if dx is not None:
+        x = to_front(x, dx)
+        if x_row:
+            x = reshape_p(x, shape=shape_of(x)[:1] + (1,) + shape_of(x)[1:])
+    if dy is not None:
+        y = to_front(y, dy)
+        if y_col:
+            y = reshape_p(y, shape=shape_of(y) + (1,))
+    n = max(len(shape_of(x)) - (dx is not None), len(shape_of(y)) - (dy is not None))
+    if dx is not None and len(shape_of(x)) - 1 < n:
+        x = reshape_p(x, shape=shape_of(x)[:1] + (1,) * (n + 1 - len(shape_of(x))) + shape_of(x)[1:])
+    if dy is not None and len(shape_of(y)) - 1 < n:
+        y = reshape_p(y, shape=shape_of(y)[:1] + (1,) * (n + 1 - len(shape_of(y))) + shape_of(y)[1:])
+    out = matmul_p(x, y)
+    if x_row or y_col:
+        s = list(shape_of(out))
+        if y_col:
+            del s[-1]
+        if x_row:
+            del s[-1 if y_col or (dy is None and ry == 1) else -2]
+        out = reshape_p(out, shape=tuple(s))
+    return out, 0
+
+
 matmul_p = defprim(
     "matmul", _matmul, _matmul_vjp_x, _matmul_vjp_y,
     check=_matmul_check, examples=_matmul_examples, domain=("real", "real"),
+    jvp=_matmul_jvp, batch=_matmul_batch,
     doc="x @ y with NumPy's broadcasting and 1-D rules (BLAS)",
 )
 
@@ -128,6 +168,28 @@ def _einsum_examples(draw, S):
     return xs, {"subscripts": spec}
 
 
+def _einsum_jvp(ts, ans, *xs, subscripts):
+    """Multilinear: the sum over operands of einsum with that operand's tangent in its place."""
+    total = None
+    for i, t in enumerate(ts):
+        if t is not None:
+            term = einsum_p(*xs[:i], t, *xs[i + 1:], subscripts=subscripts)
+            total = term if total is None else total + term
+    return total
+
+
+def _einsum_batch(args, dims, subscripts):
+    """A new index letter for the batch axis, in front of every batched operand and the output."""
+    ins, out = subscripts.split("->")
+    letter = next(c for c in "zyxwvutsrqponmlkjihgfedcbaZYXWVUTSRQPONMLKJIHGFEDCBA" if c not in subscripts)
+    terms, moved = [], []
+    for term, a, d in zip(ins.split(","), args, dims):
+        terms.append(term if d is None else letter + term)
+        moved.append(a if d is None else to_front(a, d))
+    return einsum_p(*moved, subscripts=",".join(terms) + "->" + letter + out), 0
+
+
 einsum_p = defprim(
     "einsum", _einsum, vjp=_einsum_vjp, check=_einsum_check, examples=_einsum_examples, domain=("real", "..."),
+    jvp=_einsum_jvp, batch=_einsum_batch,
 )

@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 
+from ..batching import front_only, shift_axis
 from ..errors import ShapeError
 from ..primitive import defprim, shape_of
 from .shape import broadcast_to_p, reshape_p
@@ -96,5 +97,18 @@ def _reduce_examples(unique):
     return examples
 
 
-sum_p = defprim("sum", _sum, _sum_vjp, examples=_reduce_examples(False))
-max_p = defprim("max", _max, _max_vjp, save_output=True, examples=_reduce_examples(True), smooth=False)
+def _max_jvp(ts, ans, x, axis, keepdims):
+    """The tangent at the maxima, split evenly between ties like the VJP (no branch on the data,
+    so it also runs on batched values)."""
+    from .elementwise import mul_p
+
+    winners = x.data == ans.data.reshape(_kept_shape(shape_of(x), axis))
+    share = winners.astype(x.dtype)
+    share = share / np.add.reduce(share, axis=axis, keepdims=True)
+    return sum_p(mul_p(ts[0], share), axis=axis, keepdims=keepdims)
+
+
+sum_p = defprim("sum", _sum, _sum_vjp, examples=_reduce_examples(False),
+                jvp="linear", batch=front_only("sum", shift_axis))
+max_p = defprim("max", _max, _max_vjp, save_output=True, examples=_reduce_examples(True), smooth=False,
+                jvp=_max_jvp, batch=front_only("max", shift_axis))

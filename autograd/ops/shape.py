@@ -8,8 +8,19 @@ import math
 
 import numpy as np
 
+from ..batching import batch_size, broadcast_at, front_only, lead_index, moveaxis, ndim_of, to_front
 from ..errors import ShapeError, fmt_shape
 from ..primitive import defprim, shape_of
+
+
+def _shift_axes(params: dict, ndim: int, size: int) -> dict:
+    """A permutation that keeps the batch axis in front."""
+    return dict(params, axes=(0,) + tuple(int(a) % ndim + 1 for a in params["axes"]))
+
+
+def _grow_shape(params: dict, ndim: int, size: int) -> dict:
+    """A `shape` parameter with the batch axis in front."""
+    return dict(params, shape=(size,) + tuple(params["shape"]))
 
 
 # --- reshape / transpose / cast ---------------------------------------------------------------
@@ -31,6 +42,7 @@ def _reshape_examples(draw, S):
 reshape_p = defprim(
     "reshape", _reshape, lambda g, ans, x, shape: reshape_p(g, shape=shape_of(x)),
     check=_reshape_check, examples=_reshape_examples, transpose="reshape",
+    jvp="linear", batch=front_only("reshape", _grow_shape),
 )
 
 
@@ -47,6 +59,7 @@ def _transpose_examples(draw, S):
 transpose_p = defprim(
     "transpose", _transpose, lambda g, ans, x, axes: transpose_p(g, axes=tuple(int(a) for a in np.argsort(axes))),
     examples=_transpose_examples, transpose="transpose",
+    jvp="linear", batch=front_only("transpose", _shift_axes),
 )
 
 
@@ -59,7 +72,8 @@ def _cast_examples(draw, S):
     return (draw(S.tensors()),), {"dtype": np.float64}
 
 
-cast_p = defprim("cast", _cast, lambda g, ans, x, dtype: cast_p(g, dtype=x.dtype), examples=_cast_examples)
+cast_p = defprim("cast", _cast, lambda g, ans, x, dtype: cast_p(g, dtype=x.dtype), examples=_cast_examples,
+                 jvp="linear", batch=lambda args, dims, dtype: (cast_p(args[0], dtype=dtype), dims[0]))
 
 
 # --- broadcast_to <-> sum_to ------------------------------------------------------------------
@@ -103,13 +117,34 @@ def _sum_to_examples(draw, S):
     return (draw(S.tensors(shape=S.st.just(big))),), {"shape": small}
 
 
+def _broadcast_batch(args, dims, shape):
+    """Pad the per-example shape with unit axes to the target rank, then broadcast behind the batch."""
+    x = to_front(args[0], dims[0])
+    xs = shape_of(x)
+    x = reshape_p(x, shape=xs[:1] + (1,) * (len(shape) - len(xs) + 1) + xs[1:])
+    return broadcast_to_p(x, shape=xs[:1] + tuple(shape)), 0
+
+
+def _sum_to_batch(args, dims, shape):
+    """Sum the extra leading per-example axes first (sum_to would sum the batch axis), then the rest."""
+    from .reduce import sum_p
+
+    x = to_front(args[0], dims[0])
+    lead = ndim_of(x) - 1 - len(shape)
+    if lead:
+        x = sum_p(x, axis=tuple(range(1, lead + 1)), keepdims=False)
+    return sum_to_p(x, shape=shape_of(x)[:1] + tuple(shape)), 0
+
+
 broadcast_to_p = defprim(
     "broadcast_to", _broadcast_to, lambda g, ans, x, shape: sum_to(g, shape_of(x)),
     check=_broadcast_check, examples=_broadcast_examples, transpose="sum_to",
+    jvp="linear", batch=_broadcast_batch,
 )
 sum_to_p = defprim(
     "sum_to", _sum_to, lambda g, ans, x, shape: broadcast_to_p(g, shape=shape_of(x)),
     check=_sum_to_check, examples=_sum_to_examples, transpose="broadcast_to",
+    jvp="linear", batch=_sum_to_batch,
 )
 
 
@@ -156,10 +191,12 @@ _slice_examples, _unslice_examples = _gather_examples("basic_indices")
 slice_p = defprim(
     "slice", _slice, lambda g, ans, x, index: unslice_p(g, index=index, shape=shape_of(x)),
     examples=_slice_examples, transpose="unslice",
+    jvp="linear", batch=front_only("slice", lead_index),
 )
 unslice_p = defprim(
     "unslice", _unslice, lambda g, ans, x, index, shape: slice_p(g, index=index),
     examples=_unslice_examples, transpose="slice",
+    jvp="linear", batch=front_only("unslice", lead_index),
 )
 
 
@@ -179,13 +216,36 @@ def _scatter_add(x, index, shape):
 _take_examples, _scatter_examples = _gather_examples("advanced_indices")
 
 
+def _batch_position(index) -> int:
+    """Where the batch axis lands in x[(:, *index)] under NumPy's rules: in front, unless the
+    advanced (array and int) indices are split apart, which moves their axes first."""
+    items = (slice(None),) + tuple(index)
+    advanced = [i for i, e in enumerate(items) if not (isinstance(e, slice) or e is None or e is Ellipsis)]
+    if not advanced or advanced == list(range(advanced[0], advanced[-1] + 1)):
+        return 0
+    return len(np.broadcast_shapes(*[np.shape(items[i]) for i in advanced]))
+
+
+def _take_batch(args, dims, index):
+    x = to_front(args[0], dims[0])
+    return take_p(x, index=(slice(None),) + tuple(index)), _batch_position(index)
+
+
+def _scatter_add_batch(args, dims, index, shape):
+    x = moveaxis(args[0], dims[0], _batch_position(index))
+    size = shape_of(args[0])[dims[0]]
+    return scatter_add_p(x, index=(slice(None),) + tuple(index), shape=(size,) + tuple(shape)), 0
+
+
 take_p = defprim(
     "take", _take, lambda g, ans, x, index: scatter_add_p(g, index=index, shape=shape_of(x)),
     examples=_take_examples, transpose="scatter_add",
+    jvp="linear", batch=_take_batch,
 )
 scatter_add_p = defprim(
     "scatter_add", _scatter_add, lambda g, ans, x, index, shape: take_p(g, index=index),
     examples=_scatter_examples, transpose="take",
+    jvp="linear", batch=_scatter_add_batch,
 )
 
 
@@ -226,9 +286,25 @@ def _concatenate_examples(draw, S):
     return tuple(xs), {"axis": axis}
 
 
+def _concatenate_jvp(ts, ans, *xs, axis):
+    """Concatenation is linear: the tangents concatenated, zeros where an operand has none."""
+    from ..tensor import Tensor
+
+    parts = [t if t is not None else Tensor._make(np.zeros(shape_of(x), dtype=ans.dtype)) for t, x in zip(ts, xs)]
+    return concatenate_p(*parts, axis=axis)
+
+
+def _concatenate_batch(args, dims, axis):
+    size = batch_size(args, dims)
+    n = ndim_of(args[0]) - (dims[0] is not None)
+    parts = [broadcast_at(a, 0, size) if d is None else to_front(a, d) for a, d in zip(args, dims)]
+    return concatenate_p(*parts, axis=axis % n + 1), 0
+
+
 concatenate_p = defprim(
     "concatenate", _concatenate, vjp=_concatenate_vjp, check=_concatenate_check,
     examples=_concatenate_examples, domain=("real", "..."),
+    jvp=_concatenate_jvp, batch=_concatenate_batch,
 )
 
 
@@ -295,9 +371,11 @@ sliding_windows_p = defprim(
     lambda g, ans, x, kernel, stride, dilation: window_sum_p(
         g, shape=shape_of(x), kernel=kernel, stride=stride, dilation=dilation),
     examples=_windows_examples, transpose="window_sum",
+    jvp="linear", batch=front_only("sliding_windows"),
 )
 window_sum_p = defprim(
     "window_sum", _window_sum,
     lambda g, ans, x, shape, kernel, stride, dilation: sliding_windows_p(g, kernel=kernel, stride=stride, dilation=dilation),
     examples=_window_sum_examples, transpose="sliding_windows",
+    jvp="linear", batch=front_only("window_sum", _grow_shape),
 )

@@ -53,12 +53,18 @@ def check_grads(
     atol: float = 1e-6,
     rng: np.random.Generator | int | None = 0,
     argnums: Sequence[int] | None = None,
+    modes: Sequence[str] = ("rev",),
 ) -> None:
     """Raise GradientCheckError unless f's gradients (up to `order`) match finite differences.
 
     Float arrays and Tensors among `args` are differentiated (in float64); anything else is passed
-    through unchanged. `argnums` restricts which arguments are checked.
+    through unchanged. `argnums` restricts which arguments are checked. `modes` (HIPS autograd's
+    name): "rev" checks reverse mode (VJPs), "fwd" forward mode (autograd.func.jvp along a random
+    direction per argument; at order 2, jvp of the gradient, i.e. forward-over-reverse).
     """
+    unknown = set(modes) - {"fwd", "rev"}
+    if unknown:
+        raise ValueError(f"check_grads: modes must be 'fwd' and/or 'rev', got {sorted(unknown)}")
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     xs = [_to64(a) for a in args]
     diff = [i for i, a in enumerate(xs) if isinstance(a, Tensor) and (argnums is None or i in argnums)]
@@ -67,6 +73,12 @@ def check_grads(
             xs[i] = Tensor(a.data)  # constant: not differentiated
     if not diff:
         raise ValueError("check_grads: no floating-point argument to differentiate")
+    if "fwd" in modes:
+        _check_forward(f, xs, diff, eps, rtol, atol, gen, order_label=1)
+        if order >= 2:
+            _check_forward(_gradient_projection(f, xs, diff, gen), xs, diff, eps, rtol, atol, gen, order_label=2)
+    if "rev" not in modes:
+        return
     _check_order1(f, xs, diff, eps, rtol, atol, gen, order_label=1)
     if order >= 2:
         out_shape = _value(f, xs).shape
@@ -168,6 +180,41 @@ def _worst_lines(found: dict[int, tuple[float, float]], shape, rtol: float, atol
              for j, (a, n) in worst]
     return (f"bisection found {len(found)} entr{'y' if len(found) == 1 else 'ies'} that differ "
             f"(rtol={rtol}, atol={atol}); worst:\n" + "\n".join(lines))
+
+
+def _check_forward(f, xs, diff, eps, rtol, atol, gen, order_label: int) -> None:
+    """<v, J u> by forward mode against the central difference of <v, f> along u, per argument."""
+    from ..func import jvp
+
+    consts = [Tensor(a.data) if isinstance(a, Tensor) else a for a in xs]
+    v = gen.standard_normal(_value(f, consts).shape)
+    for i in diff:
+        u = gen.standard_normal(xs[i].shape)
+        _, tangent = jvp(lambda xi: f(*consts[:i], xi, *consts[i + 1:]), (consts[i],), (Tensor(u),))
+        exact = float(np.sum(np.asarray(tangent.data, dtype=np.float64) * v))
+        numeric = _central(lambda ys: float(np.sum(_value(f, ys) * v)), consts, i, u, eps)
+        if not np.isclose(exact, numeric, rtol=rtol, atol=atol * np.sqrt(u.size)):
+            raise GradientCheckError(
+                f"check_grads: forward mode, order {order_label}, argument {i} (shape {fmt_shape(u.shape)}): "
+                f"JVP along a random direction: analytic {exact:.8g}, numeric {numeric:.8g}")
+
+
+def _gradient_projection(f, xs, diff, gen):
+    """<grad <f, v>, w> through autograd.func.grad, so forward mode can differentiate it again."""
+    from ..func import grad as func_grad
+
+    consts = [Tensor(a.data) if isinstance(a, Tensor) else a for a in xs]
+    v = Tensor(gen.standard_normal(_value(f, consts).shape))
+    ws = [Tensor(gen.standard_normal(xs[i].shape)) for i in diff]
+
+    def projection(*ys):
+        gs = func_grad(lambda *zs: (f(*zs) * v).sum(), argnums=tuple(diff))(*ys)
+        total = Tensor(np.float64(0.0))
+        for g, w in zip(gs, ws):
+            total = total + (g * w).sum()
+        return total
+
+    return projection
 
 
 def _unit(shape, idx) -> np.ndarray:
