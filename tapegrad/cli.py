@@ -239,12 +239,13 @@ def check_model_input(model_name: str, input_shape: Sequence[int], what: str) ->
     from autograd.errors import ShapeError
     from tapegrad.models import build_model
 
-    model = build_model(model_name, tuple(input_shape), 10, 0)
-    model.eval()
     try:
+        # a layer sized from the input (a Linear after convs) refuses a size <= 0 with ValueError
+        model = build_model(model_name, tuple(input_shape), 10, 0)
+        model.eval()
         with ag.no_grad():
             model(ag.tensor(np.zeros((1, *input_shape), dtype=np.float32)))
-    except ShapeError as exc:
+    except (ShapeError, ValueError) as exc:
         raise UserError(f"model {model_name} cannot take {what} of shape {tuple(input_shape)}: {exc}") from None
 
 
