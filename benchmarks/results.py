@@ -180,7 +180,7 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="*", type=int, default=[0])
     parser.add_argument("--epochs", type=int, default=None, help="default: each recipe's epochs")
     parser.add_argument("--limit-train", type=int, default=None)
-    parser.add_argument("--log", default="results.jsonl")
+    parser.add_argument("--log", default=None, help="append JSON lines here (nothing is written without it)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     import torch
@@ -196,8 +196,9 @@ def main() -> None:
             row = run_one(torch, name, seed, train, test, args.epochs)
             row["dataset"] = args.dataset
             rows.append(row)
-            with open(args.log, "a") as f:
-                f.write(json.dumps(row) + "\n")
+            if args.log is not None:
+                with open(args.log, "a") as f:
+                    f.write(json.dumps(row) + "\n")
             print(f"| {name} | {seed} | {row['epochs']} | {100 * row['tapegrad_acc']:.2f} | {100 * row['torch_acc']:.2f} | "
                   f"{100 * (row['tapegrad_acc'] - row['torch_acc']):+.2f} | {row['tapegrad_s']:.1f} | {row['torch_s']:.1f} | "
                   f"{row['tapegrad_robust_s'] / row['torch_robust_s']:.2f} |", flush=True)
