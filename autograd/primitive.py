@@ -24,6 +24,17 @@ REGISTRY: dict[str, "Primitive"] = {}
 VJP = Callable[..., Any]
 
 
+# --- replay side table (autograd.tracer): how a primitive runs while a trace records -----------------
+class REPLAY:
+    """While `autograd.trace` records, `recorder` is set and `forward(prim, arrays, params)` runs a
+    primitive's forward as one recorded equation; `vjp(node, g, create_graph, apply)` runs its VJPs.
+    Read only when an observer is subscribed, so untraced code pays nothing."""
+
+    recorder: Any = None
+    forward: Callable[..., Any] | None = None
+    vjp: Callable[..., Any] | None = None
+
+
 @dataclass(eq=False)
 class Primitive:
     """A differentiable operation: `prim(*args, **params) -> Tensor`.
@@ -86,7 +97,10 @@ class Primitive:
         if observed:
             t0 = time.perf_counter()
         try:
-            out = self.forward(*arrays, **params)
+            if observed and REPLAY.recorder is not None:
+                out = REPLAY.forward(self, arrays, params)
+            else:
+                out = self.forward(*arrays, **params)
         except TapegradError:
             raise
         except (ValueError, IndexError, TypeError) as exc:
