@@ -193,7 +193,8 @@ def _write(slot: StateSlot, arr: np.ndarray | None) -> None:
 def _rebuild(template: Any, values) -> Any:
     t = type(template)
     if t is TensorVar:
-        return Tensor._make(next(values))
+        value = next(values)
+        return Tensor._make(value if type(value) is np.ndarray else np.asarray(value))
     if t is Var:
         return next(values)
     if t in (tuple, list):

@@ -46,6 +46,7 @@ class Eqn:
     effect: bool = False  # writes in place, draws random numbers, or checks: never removed or merged
     expect: Any = None  # a guard's value
     where: str | None = None  # a guard's source line
+    unpack: bool = False  # fn returns a tuple (of one or more arrays), not an array
 
     def reads(self) -> Iterator[int]:
         yield from _vars_in(self.args)
@@ -263,7 +264,7 @@ class Replay:
         for i, e in enumerate(p.eqns):
             fn = self._const(e.fn) if e.kind != "guard" else self._const(_guard(e))
             call = f"{fn}({', '.join([self._expr(a) for a in e.args] + [f'{k}={self._expr(v)}' for k, v in e.kwargs.items()])})"
-            if len(e.outs) == 1:
+            if len(e.outs) == 1 and not e.unpack:
                 line = f"v{e.outs[0]} = {call}"
             elif e.outs:
                 line = "".join(f"v{o}, " for o in e.outs) + f"= {call}"

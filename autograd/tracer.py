@@ -219,7 +219,8 @@ def record_call(name: str, fn: Callable, args: tuple, kwargs: dict, *, force: bo
         return wrapped  # an input returned as is (sum_to to its own shape, astype(copy=False)): no equation
     if not outs and not in_place and not effect and result is not None:
         return result  # a static answer (a shape, a dtype): nothing to replay
-    rec.emit(Eqn(kind, name, fn, targs, tkw, outs, effect=effect or in_place or result is None))
+    rec.emit(Eqn(kind, name, fn, targs, tkw, outs, effect=effect or in_place or result is None,
+                 unpack=isinstance(result, (tuple, list))))
     return wrapped
 
 
@@ -331,7 +332,7 @@ def _contains_traced(a: Any) -> bool:
 
 
 _CONSTRUCTORS = ("zeros", "ones", "empty", "full", "eye", "identity", "arange", "linspace")
-_CONVERTERS = {"asarray": _asarray, "ascontiguousarray": _asarray, "asanyarray": _asarray, "array": _array}
+_CONVERTERS = {"asarray": _asarray, "asanyarray": _asarray, "array": _array, "ascontiguousarray": _array}
 
 
 class _numpy_patched:
