@@ -161,6 +161,14 @@ class Captured:
         self.replay = None
         self.calls = 0
 
+    def applies(self) -> bool:
+        """The state guard: every tensor the program reads still has the shape, dtype and gradient
+        presence it had when traced (this covers tensors met during the trace, e.g. globals)."""
+        for t, no_grad, shape, dtype in self.guard:
+            if (t.grad is None) is not no_grad or t.data.shape != shape or t.data.dtype.str != dtype:
+                return False
+        return True
+
     def prepare(self) -> None:
         self.replay = self.program.prepare()
         self._n_out = len(list(_vars_in(self.program.outputs)))
@@ -266,7 +274,11 @@ def capture(fn: Callable, args: tuple, kwargs: dict, state: Iterable[Any] = ()) 
         saved.append((t, "data", t.data))
         t.data = v
     initial: dict[tuple[int, str], Any] = {}
-    for t, label in all_tracked:
+
+    guard: list[tuple[Tensor, bool, tuple, str]] = []
+
+    def track(t: Tensor, label: str) -> None:
+        guard.append((t, t.grad is None, t.data.shape, t.data.dtype.str))
         initial[(id(t), "data")] = t.data._var
         if t.grad is not None:
             g = rec.new_var(t.grad.data, label + ".grad")
@@ -276,6 +288,22 @@ def capture(fn: Callable, args: tuple, kwargs: dict, state: Iterable[Any] = ()) 
             initial[(id(t), "grad")] = g._var
         else:
             initial[(id(t), "grad")] = None
+
+    for t, label in all_tracked:
+        track(t, label)
+
+    def adopt(t: Tensor) -> Traced:
+        label = t.name or f"s{len(prog.reads)}"
+        v = rec.new_var(t.data, label)
+        prog.reads.append((v._var, StateSlot(t, "data", label)))
+        saved.append((t, "data", t.data))
+        t.data = v
+        all_tracked.append((t, label))
+        tracked_ids.add(id(t))
+        track(t, label)
+        return v
+
+    rec.adopt = adopt
     tracked_ids = {id(t) for t, _ in all_tracked}
 
     def on_modified(tensor: Tensor, op: str | None) -> None:
@@ -305,6 +333,7 @@ def capture(fn: Callable, args: tuple, kwargs: dict, state: Iterable[Any] = ()) 
     result = _unwrap_result(result)
     captured = Captured(prog, template, len(leaves), all_tracked, modules, optimizers,
                         list(rec.generators.values()), out_template)
+    captured.guard = guard
     return captured, result
 
 
@@ -373,7 +402,7 @@ class Compiled:
         self.state = list(state)
         self.simplify = simplify
         self.rtol = rtol
-        self.cache: OrderedDict[Any, Captured] = OrderedDict()
+        self.cache: OrderedDict[Any, list[Captured]] = OrderedDict()
         self.traces = 0
         self.evictions = 0
         self.reports: list[list[str]] = []
@@ -381,7 +410,7 @@ class Compiled:
 
     @property
     def programs(self) -> list[Program]:
-        return [c.program for c in self.cache.values()]
+        return [c.program for entries in self.cache.values() for c in entries]
 
     def signature(self, args: tuple, kwargs: dict) -> Any:
         if self._found is None:
@@ -396,7 +425,10 @@ class Compiled:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         key = self.signature(args, kwargs)
-        entry = self.cache.get(key)
+        entries = self.cache.get(key)
+        entry = None
+        if entries is not None:
+            entry = next((e for e in entries if e.applies()), None)
         if entry is None:
             return self._trace(key, args, kwargs)
         self.cache.move_to_end(key)
@@ -412,15 +444,18 @@ class Compiled:
             captured.program.report = report
             self.reports.append(report)
         captured.prepare()
-        if len(self.cache) >= self.max_cache:
-            self.cache.popitem(last=False)
+        if sum(len(v) for v in self.cache.values()) >= self.max_cache:
+            oldest = next(iter(self.cache))
+            self.cache[oldest].pop(0)
+            if not self.cache[oldest]:
+                del self.cache[oldest]
             self.evictions += 1
             warnings.warn(
                 f"compile({getattr(self.fn, '__name__', 'fn')}): {self.evictions} program(s) evicted from a cache of "
                 f"{self.max_cache}: calls keep changing signature (input shapes, dtypes, train/eval, parameters), "
                 "so every call traces again. Keep shapes fixed (pad the last batch) or raise max_cache=.",
                 RuntimeWarning, stacklevel=3)
-        self.cache[key] = captured
+        self.cache.setdefault(key, []).append(captured)
         return result
 
     # --- verify: eager and replay side by side from the same state ------------------------------

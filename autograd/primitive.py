@@ -26,7 +26,7 @@ VJP = Callable[..., Any]
 
 # --- replay side table (autograd.tracer): how a primitive runs while a trace records -----------------
 class REPLAY:
-    """While `autograd.trace` records, `recorder` is set and `forward(prim, arrays, params)` runs a
+    """While `autograd.trace` records, `recorder` is set and `forward(prim, args, arrays, params)` runs a
     primitive's forward as one recorded equation; `vjp(node, g, create_graph, apply)` runs its VJPs.
     Read only when an observer is subscribed, so untraced code pays nothing."""
 
@@ -98,7 +98,7 @@ class Primitive:
             t0 = time.perf_counter()
         try:
             if observed and REPLAY.recorder is not None:
-                out = REPLAY.forward(self, arrays, params)
+                out = REPLAY.forward(self, args, arrays, params)
             else:
                 out = self.forward(*arrays, **params)
         except TapegradError:

@@ -477,7 +477,7 @@ def fold_constants(program: Program) -> list[str]:
             e.args = _bind(e.args, mapping_values)
             e.kwargs = {k: _bind(v, mapping_values) for k, v in e.kwargs.items()}
         if (e.kind in ("prim", "numpy") and not e.effect and not any(True for _ in e.reads())
-                and not protected.intersection(e.outs) and e.outs and not e.name.startswith("np.")):
+                and not protected.intersection(e.outs) and e.outs):
             result = e.fn(*e.args, **e.kwargs)
             results = result if len(e.outs) > 1 else (result,)
             for o, r in zip(e.outs, results):
@@ -505,13 +505,15 @@ def _bind(template: Any, values: dict[int, Any]) -> Any:
 
 
 # --- drawing ----------------------------------------------------------------------------------------
-def to_dot(program: Program) -> Any:
+def to_dot(program: Program, graph_class: Any = None, rankdir: str = "TB") -> Any:
     """A graphviz.Digraph of the program: one box per equation, edges labelled with shape and dtype
-    (what `autograd.viz.draw(program)` returns)."""
+    (what `autograd.viz.draw(program)` returns). Colours: primitives grey, NumPy calls white, opaque
+    updates orange, random draws khaki, guards pink, inputs blue, outputs green."""
     import graphviz
 
     names = program.names()
-    dot = graphviz.Digraph("program", graph_attr={"rankdir": "TB"}, node_attr={"fontname": "Helvetica", "fontsize": "10"})
+    dot = (graph_class or graphviz.Digraph)("program", graph_attr={"rankdir": rankdir},
+                                            node_attr={"fontname": "Helvetica", "fontsize": "10"})
     made: dict[int, str] = {}
     for v, label in list(program.inputs) + [(v, s.label) for v, s in program.reads]:
         made[v] = f"in{v}"

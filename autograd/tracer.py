@@ -51,6 +51,7 @@ class Recorder:
         self.suspended = 0
         self.vjp_depth = 0
         self.generators: dict[int, Any] = {}
+        self.adopt: Callable[[Any], "Traced"] | None = None  # makes an unmet leaf Tensor a state read
 
     @property
     def live(self) -> bool:
@@ -386,8 +387,13 @@ def opaque(name: str, fn: Callable[..., Any], *arrays: Any, shown: dict | None =
     return record_call(name, fn, arrays, {}, kind="opaque", effect=True, force=True) if _recorder() else fn(*arrays)
 
 
-def trace_primitive(prim, arrays, params: dict) -> Any:
-    """How a primitive runs while recording: its forward on plain arrays, as one equation."""
+def trace_primitive(prim, args, arrays, params: dict) -> Any:
+    """How a primitive runs while recording: its forward on plain arrays, as one equation. A Tensor
+    the trace has not met yet (a global, a closure's constant) becomes state read at every replay."""
+    rec = REPLAY.recorder
+    for i, (a, arr) in enumerate(zip(args, arrays)):
+        if type(arr) is np.ndarray and rec.adopt is not None and hasattr(a, "_node") and a._node is None:
+            arrays[i] = rec.adopt(a)
     return record_call(prim.name, prim.forward, tuple(arrays), params, kind="prim", force=True)
 
 

@@ -97,6 +97,10 @@ def draw(
     """
     if not outputs:
         raise ValueError("draw: give at least one output tensor")
+    if len(outputs) == 1 and hasattr(outputs[0], "eqns"):  # a Program (autograd.trace): its own drawing
+        from .program import to_dot
+
+        return to_dot(outputs[0], graph_class=Graph, rankdir=rankdir)
     records = walk(*outputs, params=params, module=module, follow_grad_of=backward)
     opts = _Options(show_shapes, show_saved, backward, set(collapse or ()), depth, overlay)
     return _Builder(records, output_ids(records, outputs), outputs, opts).build(rankdir, legend)
