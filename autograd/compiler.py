@@ -413,15 +413,16 @@ class Compiled:
         return [c.program for entries in self.cache.values() for c in entries]
 
     def signature(self, args: tuple, kwargs: dict) -> Any:
+        """What must be equal for a Program to apply (see the module docstring). The module tree and
+        the state tensors are found once; each program also checks its own tensors (`applies`)."""
         if self._found is None:
-            self._found = find_state(self.fn, args, kwargs, self.state)
-        modules, optimizers = self._found
-        arg_mods = tuple(id(a) for a in list(args) + list(kwargs.values()) if _is_module(a) or _is_optimizer(a))
-        flags = tuple(m.training for mod in modules for m in mod.modules())
-        tensors = _tracked(modules, optimizers)
-        ids = tuple((id(t), t.grad is None, t.data.shape, t.data.dtype.str) for t, _ in tensors)
-        groups = tuple((id(g), len(g["params"])) for opt in optimizers for g in opt.param_groups)
-        return (_key_of((args, kwargs)), _Mode.grad_enabled, flags, ids, groups, arg_mods)
+            modules, optimizers = find_state(self.fn, args, kwargs, self.state)
+            self._found = (modules, optimizers, [m for mod in modules for m in mod.modules()])
+        modules, optimizers, submodules = self._found
+        arg_ids = tuple(id(a) for a in list(args) + list(kwargs.values()) if _is_module(a) or _is_optimizer(a))
+        flags = tuple(m.training for m in submodules)
+        groups = tuple((id(g), tuple(map(id, g["params"]))) for opt in optimizers for g in opt.param_groups)
+        return (_key_of((args, kwargs)), _Mode.grad_enabled, flags, groups, arg_ids)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         key = self.signature(args, kwargs)
