@@ -181,3 +181,26 @@ def test_gradients_accumulated_across_calls_replay():
         accumulate(ag.tensor(np.full(3, float(i))))
         (w2 * ag.tensor(np.full(3, float(i)))).sum().backward()
     np.testing.assert_array_equal(w.grad.data, w2.grad.data)
+
+
+def test_clip_grad_norm_replays_as_one_equation():
+    model, model2 = _net(), _net()
+    opt, opt2 = optim.SGD(model.parameters(), lr=0.5), optim.SGD(model2.parameters(), lr=0.5)
+
+    def step_for(m, o):
+        def step(x, y):
+            o.zero_grad()
+            loss = nn.functional.cross_entropy(m(x), y)
+            loss.backward()
+            norm = optim.clip_grad_norm_(m.parameters(), 0.05)
+            o.step()
+            return loss, norm
+        return step
+
+    compiled, eager = ag.compile(step_for(model, opt)), step_for(model2, opt2)
+    for i in range(5):
+        (_, got), (_, want) = compiled(*_data(i)), eager(*_data(i))
+        assert got.data == want.data and got.data > 0.05  # the clip really scales
+    assert compiled.traces == 2 and any(e.name == "clip_grad_norm_" for e in compiled.programs[-1].eqns)
+    for k, v in _params(model2).items():
+        np.testing.assert_array_equal(_params(model)[k], v, err_msg=k)
