@@ -391,6 +391,8 @@ def trace_primitive(prim, args, arrays, params: dict) -> Any:
     """How a primitive runs while recording: its forward on plain arrays, as one equation. A Tensor
     the trace has not met yet (a global, a closure's constant) becomes state read at every replay."""
     rec = REPLAY.recorder
+    if rec.suspended:  # inside an opaque equation or another recorded call: plain eager
+        return prim.forward(*arrays, **params)
     for i, (a, arr) in enumerate(zip(args, arrays)):
         if type(arr) is np.ndarray and rec.adopt is not None and hasattr(a, "_node") and a._node is None:
             arrays[i] = rec.adopt(a)
@@ -408,6 +410,8 @@ def trace_vjp(node, g, create_graph: bool, apply_vjps: Callable):
     from .tensor import Tensor
 
     rec = REPLAY.recorder
+    if rec.suspended:
+        return apply_vjps(node, g, create_graph)
     mark = len(rec.program.eqns)
     rec.vjp_depth += 1
     try:

@@ -27,6 +27,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 
 CHAIN = 200  # ops in the chain case
+os.environ.setdefault("OMP_NUM_THREADS", "2")  # as benchmarks/train_step.py
 
 
 def _data(batch: int, shape: tuple, seed: int = 0):
