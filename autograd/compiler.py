@@ -26,7 +26,12 @@ from .graph import _Mode, observe
 from .primitive import REPLAY
 from .program import Eqn, Program, StateSlot, TensorVar, Var, _vars_in
 from .tensor import Tensor
+from .ops.linalg import _blas_ready
+from .primitive import OUT_WRITERS
 from .tracer import Recorder, TraceError, Traced, _numpy_patched, _wrap, plain, trace_primitive, trace_vjp
+
+
+OUT_WRITERS.setdefault("matmul", lambda x, y, out: np.matmul(_blas_ready(x), _blas_ready(y), out=out))
 
 
 # --- finding the state ----------------------------------------------------------------------------
@@ -169,8 +174,8 @@ class Captured:
                 return False
         return True
 
-    def prepare(self) -> None:
-        self.replay = self.program.prepare()
+    def prepare(self, plan: bool = True) -> None:
+        self.replay = self.program.prepare(plan)
         self._n_out = len(list(_vars_in(self.program.outputs)))
 
     def run(self, args: tuple, kwargs: dict) -> Any:
@@ -394,8 +399,9 @@ class Compiled:
     """`fn` with Programs cached by signature; see `compile`."""
 
     def __init__(self, fn: Callable, *, verify: bool | int = False, max_cache: int = 8, state: Iterable[Any] = (),
-                 simplify: bool = True, rtol: float = 1e-6) -> None:
+                 simplify: bool = True, rtol: float = 1e-6, plan: bool = True) -> None:
         functools.update_wrapper(self, fn)
+        self.plan = plan
         self.fn = fn
         self.verify_calls = 3 if verify is True else int(verify)
         self.max_cache = max_cache
@@ -444,7 +450,7 @@ class Compiled:
             report = captured.program.simplify()
             captured.program.report = report
             self.reports.append(report)
-        captured.prepare()
+        captured.prepare(self.plan)
         if sum(len(v) for v in self.cache.values()) >= self.max_cache:
             oldest = next(iter(self.cache))
             self.cache[oldest].pop(0)
@@ -548,7 +554,7 @@ def _compare_state(got: dict, want: dict, rtol: float) -> list[str]:
 
 
 def compile(fn: Callable | None = None, *, verify: bool | int = False, max_cache: int = 8, state: Iterable[Any] = (),
-            simplify: bool = True, rtol: float = 1e-6) -> Any:
+            simplify: bool = True, rtol: float = 1e-6, plan: bool = True) -> Any:
     """Decorator: trace `fn` on its first call for each signature, replay the Program after.
 
         @autograd.compile
@@ -560,8 +566,11 @@ def compile(fn: Callable | None = None, *, verify: bool | int = False, max_cache
             return loss
 
     verify=True (or a number of calls, default 3): for the first calls after each trace, run eagerly
-    and replay from the same state and raise TraceError if they differ.
+    and replay from the same state and raise TraceError if they differ. simplify: run the passes
+    (dead code, common subexpressions, shape folding, constant folding). plan: write into buffers the
+    replay owns (out=) where NumPy allows. max_cache: programs kept; more signatures evict and warn.
     """
+    options = dict(verify=verify, max_cache=max_cache, state=state, simplify=simplify, rtol=rtol, plan=plan)
     if fn is None:
-        return lambda f: Compiled(f, verify=verify, max_cache=max_cache, state=state, simplify=simplify, rtol=rtol)
-    return Compiled(fn, verify=verify, max_cache=max_cache, state=state, simplify=simplify, rtol=rtol)
+        return lambda f: Compiled(f, **options)
+    return Compiled(fn, **options)

@@ -100,8 +100,8 @@ class Program:
     writes: list[tuple[StateSlot, int | None]] = field(default_factory=list)  # slot <- var (None: cleared)
     outputs: Any = None  # the function's result, with Vars for arrays
 
-    def new_var(self, shape, dtype, origin: str) -> int:
-        self.avals.append((tuple(shape), np.dtype(dtype), origin))
+    def new_var(self, shape, dtype, origin: str, strides: tuple | None = None) -> int:
+        self.avals.append((tuple(shape), np.dtype(dtype), origin, strides))
         return len(self.avals) - 1
 
     # --- reading --------------------------------------------------------------------------------
@@ -126,8 +126,8 @@ class Program:
         return counts
 
     # --- running --------------------------------------------------------------------------------
-    def prepare(self) -> "Replay":
-        return Replay(self)
+    def prepare(self, plan: bool = True) -> "Replay":
+        return Replay(self, plan=plan)
 
     # --- passes ---------------------------------------------------------------------------------
     def simplify(self) -> list[str]:
@@ -216,10 +216,12 @@ class Replay:
     """The program as one generated Python function of straight-line NumPy calls over local
     variables; a variable is deleted after its last use, so arrays are freed as early as in eager."""
 
-    def __init__(self, program: Program) -> None:
+    def __init__(self, program: Program, plan: bool = True) -> None:
         self.program = program
         self.namespace: dict[str, Any] = {}
         self._const_names: dict[int, str] = {}
+        self.buffers: dict[int, int] = plan_buffers(program) if plan else {}  # var -> buffer number
+        self.namespace["_buffers"] = self._allocate()
         self.source = self._generate()
         code = compile(self.source, "<tapegrad replay>", "exec")
         exec(code, self.namespace)
@@ -247,6 +249,13 @@ class Replay:
             return repr(value)
         return self._const(value)
 
+    def _allocate(self) -> list[np.ndarray]:
+        layouts: dict[int, tuple] = {}
+        for v, b in self.buffers.items():
+            shape, dtype, _, strides = self.program.avals[v]
+            layouts[b] = (shape, dtype, _axis_order(strides, len(shape)))
+        return [_empty(*layouts[b]) for b in range(len(layouts))]
+
     def _generate(self) -> str:
         p = self.program
         last_use: dict[int, int] = {}
@@ -256,6 +265,8 @@ class Replay:
         keep = set(p.output_vars())
         ins = [v for v, _ in p.inputs] + [v for v, _ in p.reads]
         body = ["def replay(inputs):"]
+        if self.buffers:
+            body.append("    " + "".join(f"b{b}, " for b in range(len(self.namespace["_buffers"]))) + "= _buffers")
         body.append("    " + "".join(f"v{v}, " for v in ins) + "= inputs" if ins else "    pass")
         dead_at: dict[int, list[int]] = {}
         for v, i in last_use.items():
@@ -263,7 +274,11 @@ class Replay:
                 dead_at.setdefault(i, []).append(v)
         for i, e in enumerate(p.eqns):
             fn = self._const(e.fn) if e.kind != "guard" else self._const(_guard(e))
-            call = f"{fn}({', '.join([self._expr(a) for a in e.args] + [f'{k}={self._expr(v)}' for k, v in e.kwargs.items()])})"
+            extra = []
+            if e.outs and e.outs[0] in self.buffers:
+                fn = self._const(_writer(e))
+                extra = [f"out=b{self.buffers[e.outs[0]]}"]
+            call = f"{fn}({', '.join([self._expr(a) for a in e.args] + [f'{k}={self._expr(v)}' for k, v in e.kwargs.items()] + extra)})"
             if len(e.outs) == 1 and not e.unpack:
                 line = f"v{e.outs[0]} = {call}"
             elif e.outs:
@@ -278,6 +293,94 @@ class Replay:
         outs = p.output_vars()
         body.append("    return (" + "".join(f"v{v}, " for v in outs) + ")")
         return "\n".join(body) + "\n"
+
+
+def _axis_order(strides: tuple | None, ndim: int) -> tuple[int, ...]:
+    """Axes from outermost to innermost in memory (NumPy's ufuncs keep their inputs' layout, and a
+    reduction's order follows the layout: a buffer must be laid out as the traced result was)."""
+    if strides is None:
+        return tuple(range(ndim))
+    return tuple(sorted(range(ndim), key=lambda a: (-abs(strides[a]), a)))
+
+
+def _empty(shape: tuple, dtype: np.dtype, order: tuple[int, ...]) -> np.ndarray:
+    raw = np.empty(tuple(shape[a] for a in order), dtype)
+    return raw.transpose(np.argsort(order))
+
+
+def _writer(e: Eqn) -> Callable | None:
+    """The out= form of an equation's call, if it has one."""
+    if e.kind != "prim":
+        return None
+    from .primitive import REGISTRY, out_writer
+
+    prim = REGISTRY.get(e.name)
+    return None if prim is None or prim.forward is not e.fn else out_writer(prim)
+
+
+def _may_alias(e: Eqn) -> bool:
+    """Whether an equation's result may share memory with an argument (a view, einsum's transposes,
+    a function returning its input): anything but a call that writes a fresh array or a buffer."""
+    return _writer(e) is None and e.name not in _FRESH
+
+
+_FRESH = {"matmul", "where", "concatenate", "take", "unslice", "window_sum", "scatter_add", "max"}
+
+
+def plan_buffers(program: Program) -> dict[int, int]:
+    """Buffer planning: give each equation that can write into a buffer (`out=`) one the replay owns,
+    reusing buffers of the same shape and dtype whose values are dead. A value is dead after the last
+    use of it and of every view made from it. Values that leave the replay (outputs, state writes,
+    arguments of opaque equations, and whatever they are views of) always get fresh arrays."""
+    eqns = program.eqns
+    producer = {o: e for e in eqns for o in e.outs}
+    escaping = set(program.output_vars())
+    escaping.update(v for e in eqns if e.kind in ("opaque", "rng") for v in e.reads())
+    stack = list(escaping)
+    while stack:
+        v = stack.pop()
+        e = producer.get(v)
+        if e is not None and _may_alias(e):
+            for r in e.reads():
+                if r not in escaping:
+                    escaping.add(r)
+                    stack.append(r)
+    last: dict[int, int] = {}
+    base_of: dict[int, set[int]] = {}  # view var -> the vars whose memory it may share
+    for i, e in enumerate(eqns):
+        for v in e.reads():
+            last[v] = i
+        if _may_alias(e):
+            bases = set()
+            for r in e.reads():
+                bases |= base_of.get(r, {r})
+            for o in e.outs:
+                base_of[o] = bases
+    end: dict[int, int] = {}  # a value's memory is in use until its own and its views' last reads
+    for v, i in last.items():
+        for b in base_of.get(v, {v}):
+            end[b] = max(end.get(b, -1), i)
+    free: dict[tuple, list[int]] = {}
+    assigned: dict[int, int] = {}
+    n = 0
+    release: dict[int, list[int]] = {}
+    for i, e in enumerate(eqns):
+        for b in release.pop(i - 1, ()):
+            v_shape = b
+            free.setdefault(v_shape[0], []).append(v_shape[1])
+        if len(e.outs) == 1 and not e.unpack and "out" not in e.kwargs and _writer(e) is not None:
+            v = e.outs[0]
+            if v not in escaping and v in end:
+                shape, dtype, _, strides = program.avals[v]
+                key = (shape, dtype.str, _axis_order(strides, len(shape)))
+                pool = free.get(key)
+                if pool:
+                    slot = pool.pop()
+                else:
+                    slot, n = n, n + 1
+                assigned[v] = slot
+                release.setdefault(end[v], []).append((key, slot))
+    return assigned
 
 
 def _guard(e: Eqn) -> Callable:

@@ -58,7 +58,8 @@ class Recorder:
         return self.suspended == 0
 
     def new_var(self, plain: np.ndarray, origin: str) -> "Traced":
-        var = self.program.new_var(np.shape(plain), getattr(plain, "dtype", np.asarray(plain).dtype), origin)
+        var = self.program.new_var(np.shape(plain), getattr(plain, "dtype", np.asarray(plain).dtype), origin,
+                                   getattr(plain, "strides", None))
         return _wrap(plain, var)
 
     def emit(self, eqn: Eqn) -> None:
