@@ -16,7 +16,9 @@ import sys
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 1 << 30  # blocks below 1 GiB come from the heap and are reused there
-TRIM_THRESHOLD = 4 << 30  # and the heap is not trimmed back below 4 GiB of free space
+# and the heap is not trimmed back below 2 GiB of free space. mallopt takes a C int: 4 << 30 (the
+# value before) wrapped to 0, which made glibc trim the heap on every free (page faults every step).
+TRIM_THRESHOLD = (1 << 31) - 1
 
 
 def keep_freed_memory() -> bool:
