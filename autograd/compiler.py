@@ -313,7 +313,8 @@ def capture(fn: Callable, args: tuple, kwargs: dict, state: Iterable[Any] = ()) 
 
     def on_modified(tensor: Tensor, op: str | None) -> None:
         if id(tensor) in tracked_ids and REPLAY.recorder is rec and rec.suspended == 0:
-            rec.emit(Eqn("opaque", "mark_modified", _marker(tensor, op), (), {}, (), effect=True))
+            label = next((label for t, label in all_tracked if t is tensor), "?")
+            rec.emit(Eqn("opaque", f"mark_modified[{label}]", _marker(tensor, op), (), {}, (), effect=True))
 
     args2, kwargs2 = _rebuild_args(template, call_leaves)
     watcher = observe(on_modified=on_modified)

@@ -110,7 +110,7 @@ class Program:
 
     def names(self) -> dict[int, str]:
         names = {v: label for v, label in self.inputs}
-        names.update({v: slot.label for v, slot in self.reads})
+        names.update({v: slot.label + (".grad" if slot.slot == "grad" else "") for v, slot in self.reads})
         return names
 
     def __str__(self) -> str:
@@ -195,9 +195,9 @@ def format_program(program: Program) -> str:
             arg_text = " ".join(_show(a, names) for a in arrays)
             params = [_show(c, names) for c in consts] + params
         head = ", ".join(typed(v) for v in e.outs) or "_"
-        if e.kind == "guard":
-            head, params = "_", [f"expect={e.expect!r}"]
         label = e.name + (f"[{', '.join(params)}]" if params else "")
+        if e.kind == "guard":
+            head, label = "_", f"guard[{e.name} == {e.expect!r}]"
         if e.effect and e.kind != "guard":
             label += " !"
         lines.append(f"    {head} = {label} {arg_text}".rstrip())

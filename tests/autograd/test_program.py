@@ -110,3 +110,15 @@ def test_viz_draws_a_program():
     source = graph.source
     assert "matmul" in source and "Adam.update" in source and "0.weight" in source
     assert source.count("->") >= len(program.eqns)
+
+
+def test_the_example_in_docs_compile_runs(capsys):
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "compile.md").read_text()
+    ns: dict = {}
+    exec(re.findall(r"```python\n(.*?)```", text, re.S)[0], ns)
+    assert ns["step"].traces == 2
+    out = capsys.readouterr().out
+    assert "0.weight.grad:f32[8,4]" in out and "Adam.update" in out
