@@ -17,6 +17,7 @@ import copy
 import functools
 import types
 import warnings
+import weakref
 from collections import OrderedDict
 from typing import Any, Callable, Iterable
 
@@ -255,7 +256,9 @@ def capture(fn: Callable, args: tuple, kwargs: dict, state: Iterable[Any] = ()) 
     template = _flatten((args, kwargs), leaves)
     rec = Recorder()
     prog = rec.program
-    saved: list[tuple[Tensor, str, Any]] = []  # (tensor, slot, original array) to put back
+    # every tensor whose data the trace swapped for a traced array, weakly: put plain arrays back after
+    # (an old gradient the step dropped must not be kept alive by the trace)
+    saved: list[weakref.ref] = []
     by_id: dict[int, tuple[Tensor, str]] = {}
     call_leaves = []
     for i, leaf in enumerate(leaves):
@@ -263,7 +266,7 @@ def capture(fn: Callable, args: tuple, kwargs: dict, state: Iterable[Any] = ()) 
             if id(leaf) not in by_id:
                 t = rec.new_var(leaf.data, f"x{i}")
                 prog.inputs.append((t._var, f"x{i}"))
-                saved.append((leaf, "data", leaf.data))
+                saved.append(weakref.ref(leaf))
                 leaf.data = t
                 by_id[id(leaf)] = (leaf, f"x{i}")
             call_leaves.append(leaf)
@@ -276,7 +279,7 @@ def capture(fn: Callable, args: tuple, kwargs: dict, state: Iterable[Any] = ()) 
     for t, label in state_tensors:
         v = rec.new_var(t.data, label)
         prog.reads.append((v._var, StateSlot(t, "data", label)))
-        saved.append((t, "data", t.data))
+        saved.append(weakref.ref(t))
         t.data = v
     initial: dict[tuple[int, str], Any] = {}
 
@@ -288,7 +291,7 @@ def capture(fn: Callable, args: tuple, kwargs: dict, state: Iterable[Any] = ()) 
         if t.grad is not None:
             g = rec.new_var(t.grad.data, label + ".grad")
             prog.reads.append((g._var, StateSlot(t, "grad", label)))
-            saved.append((t.grad, "data", t.grad.data))
+            saved.append(weakref.ref(t.grad))
             t.grad.data = g
             initial[(id(t), "grad")] = g._var
         else:
@@ -301,7 +304,7 @@ def capture(fn: Callable, args: tuple, kwargs: dict, state: Iterable[Any] = ()) 
         label = t.name or f"s{len(prog.reads)}"
         v = rec.new_var(t.data, label)
         prog.reads.append((v._var, StateSlot(t, "data", label)))
-        saved.append((t, "data", t.data))
+        saved.append(weakref.ref(t))
         t.data = v
         all_tracked.append((t, label))
         tracked_ids.add(id(t))
@@ -330,8 +333,9 @@ def capture(fn: Callable, args: tuple, kwargs: dict, state: Iterable[Any] = ()) 
             t.data = plain(t.data)
             if t.grad is not None:
                 t.grad.data = plain(t.grad.data)
-        for obj, _, original in saved:
-            if type(obj.data) is Traced:
+        for ref in saved:
+            obj = ref()
+            if obj is not None and type(obj.data) is Traced:
                 obj.data = plain(obj.data)
     prog.writes = writes
     out_template = _output_template(result)

@@ -220,12 +220,23 @@ class Replay:
         self.program = program
         self.namespace: dict[str, Any] = {}
         self._const_names: dict[int, str] = {}
-        self.buffers: dict[int, int] = plan_buffers(program) if plan else {}  # var -> buffer number
-        self.namespace["_buffers"] = self._allocate()
+        self.offsets: dict[int, int] = plan_buffers(program) if plan else {}  # var -> arena offset
+        self.arena_bytes = max((o + self._nbytes(v) for v, o in self.offsets.items()), default=0)
         self.source = self._generate()
         code = compile(self.source, "<tapegrad replay>", "exec")
         exec(code, self.namespace)
+        self.run = self._first_run if self.offsets else self.namespace["replay"]
+
+    def _nbytes(self, v: int) -> int:
+        shape, dtype = self.program.avals[v][:2]
+        return int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+
+    def _first_run(self, inputs: list) -> tuple:
+        """Allocate the arena when the program first replays (a program traced but never replayed,
+        such as the first step's, costs no memory), then run."""
+        self.namespace["_buffers"] = self._allocate()
         self.run = self.namespace["replay"]
+        return self.run(inputs)
 
     def _const(self, value: Any) -> str:
         key = id(value)
@@ -250,11 +261,15 @@ class Replay:
         return self._const(value)
 
     def _allocate(self) -> list[np.ndarray]:
-        layouts: dict[int, tuple] = {}
-        for v, b in self.buffers.items():
+        """One view of the arena per planned variable, laid out as the traced result was."""
+        arena = np.empty(self.arena_bytes, np.uint8)
+        views = []
+        for v in self._planned:
             shape, dtype, _, strides = self.program.avals[v]
-            layouts[b] = (shape, dtype, _axis_order(strides, len(shape)))
-        return [_empty(*layouts[b]) for b in range(len(layouts))]
+            order = _axis_order(strides, len(shape))
+            raw = np.ndarray(tuple(shape[a] for a in order), dtype, buffer=arena, offset=self.offsets[v])
+            views.append(raw.transpose(np.argsort(order)))
+        return views
 
     def _generate(self) -> str:
         p = self.program
@@ -265,8 +280,9 @@ class Replay:
         keep = set(p.output_vars())
         ins = [v for v, _ in p.inputs] + [v for v, _ in p.reads]
         body = ["def replay(inputs):"]
-        if self.buffers:
-            body.append("    " + "".join(f"b{b}, " for b in range(len(self.namespace["_buffers"]))) + "= _buffers")
+        self._planned = sorted(self.offsets)
+        if self._planned:
+            body.append("    " + "".join(f"b{v}, " for v in self._planned) + "= _buffers")
         body.append("    " + "".join(f"v{v}, " for v in ins) + "= inputs" if ins else "    pass")
         dead_at: dict[int, list[int]] = {}
         for v, i in last_use.items():
@@ -275,9 +291,9 @@ class Replay:
         for i, e in enumerate(p.eqns):
             fn = self._const(e.fn) if e.kind != "guard" else self._const(_guard(e))
             extra = []
-            if e.outs and e.outs[0] in self.buffers:
+            if e.outs and e.outs[0] in self.offsets:
                 fn = self._const(_writer(e))
-                extra = [f"out=b{self.buffers[e.outs[0]]}"]
+                extra = [f"out=b{e.outs[0]}"]
             call = f"{fn}({', '.join([self._expr(a) for a in e.args] + [f'{k}={self._expr(v)}' for k, v in e.kwargs.items()] + extra)})"
             if len(e.outs) == 1 and not e.unpack:
                 line = f"v{e.outs[0]} = {call}"
@@ -303,11 +319,6 @@ def _axis_order(strides: tuple | None, ndim: int) -> tuple[int, ...]:
     return tuple(sorted(range(ndim), key=lambda a: (-abs(strides[a]), a)))
 
 
-def _empty(shape: tuple, dtype: np.dtype, order: tuple[int, ...]) -> np.ndarray:
-    raw = np.empty(tuple(shape[a] for a in order), dtype)
-    return raw.transpose(np.argsort(order))
-
-
 def _writer(e: Eqn) -> Callable | None:
     """The out= form of an equation's call, if it has one."""
     if e.kind != "prim":
@@ -328,9 +339,10 @@ _FRESH = {"matmul", "where", "concatenate", "take", "unslice", "window_sum", "sc
 
 
 def plan_buffers(program: Program) -> dict[int, int]:
-    """Buffer planning: give each equation that can write into a buffer (`out=`) one the replay owns,
-    reusing buffers of the same shape and dtype whose values are dead. A value is dead after the last
-    use of it and of every view made from it. Values that leave the replay (outputs, state writes,
+    """Buffer planning: {variable: byte offset in one arena the replay owns}. Each equation that can
+    write into a buffer (`out=`) gets a place there, packed first-fit among the values still in use,
+    so the arena is about the largest set of planned values alive at once. A value is in use until
+    the last read of it and of every view made from it. Values that leave the replay (outputs, state writes,
     arguments of opaque equations, and whatever they are views of) always get fresh arrays."""
     eqns = program.eqns
     producer = {o: e for e in eqns for o in e.outs}
@@ -360,27 +372,30 @@ def plan_buffers(program: Program) -> dict[int, int]:
     for v, i in last.items():
         for b in base_of.get(v, {v}):
             end[b] = max(end.get(b, -1), i)
-    free: dict[tuple, list[int]] = {}
-    assigned: dict[int, int] = {}
-    n = 0
-    release: dict[int, list[int]] = {}
+    live: list[tuple[int, int, int]] = []  # (offset, nbytes, last equation) of placed values
+    placed: dict[int, int] = {}
     for i, e in enumerate(eqns):
-        for b in release.pop(i - 1, ()):
-            v_shape = b
-            free.setdefault(v_shape[0], []).append(v_shape[1])
         if len(e.outs) == 1 and not e.unpack and "out" not in e.kwargs and _writer(e) is not None:
             v = e.outs[0]
             if v not in escaping and v in end:
-                shape, dtype, _, strides = program.avals[v]
-                key = (shape, dtype.str, _axis_order(strides, len(shape)))
-                pool = free.get(key)
-                if pool:
-                    slot = pool.pop()
-                else:
-                    slot, n = n, n + 1
-                assigned[v] = slot
-                release.setdefault(end[v], []).append((key, slot))
-    return assigned
+                live = [block for block in live if block[2] >= i]  # values dead before this one is made
+                nbytes = max(int(np.prod(program.avals[v][0], dtype=np.int64)) * program.avals[v][1].itemsize, 1)
+                placed[v] = _first_fit(live, nbytes)
+                live.append((placed[v], nbytes, end[v]))
+    return placed
+
+
+_ALIGN = 64
+
+
+def _first_fit(live: list[tuple[int, int, int]], nbytes: int) -> int:
+    """The lowest aligned offset where nbytes fit between the blocks still in use."""
+    offset = 0
+    for start, size, _ in sorted(live):
+        if offset + nbytes <= start:
+            break
+        offset = max(offset, -(-(start + size) // _ALIGN) * _ALIGN)
+    return offset
 
 
 def _guard(e: Eqn) -> Callable:

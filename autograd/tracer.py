@@ -424,13 +424,14 @@ def trace_vjp(node, g, create_graph: bool, apply_vjps: Callable):
     prim, params = node.prim, node.params
     args = node.args
     wanted = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+    tensors = tuple(isinstance(a, Tensor) for a in args)  # not the args: the program must not keep them
     datas = tuple(a.data if isinstance(a, Tensor) else a for a in args)
     ans = node.out if prim.save_output else None
 
     def vjp(g_arr, ans_arr, *arrays):
         from .graph import no_grad
 
-        ts = tuple(_as_tensor(a, w) if isinstance(orig, Tensor) else a for a, w, orig in zip(arrays, wanted, args))
+        ts = tuple(_as_tensor(a, w) if is_tensor else a for a, w, is_tensor in zip(arrays, wanted, tensors))
         with no_grad():
             results = prim.apply_vjps(Tensor._make(g_arr), None if ans_arr is None else Tensor._make(ans_arr),
                                       ts, params, list(wanted))
