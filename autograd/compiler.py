@@ -177,22 +177,32 @@ class Captured:
 
     def prepare(self, plan: bool = True) -> None:
         self.replay = self.program.prepare(plan)
+        p = self.program
+        args_template, kwargs_template = self.template
+        self._flat_args = not kwargs_template and all(type(a) is _Slot for a in args_template)
+        self._reads = [(slot.tensor, slot.slot == "data") for _, slot in p.reads]
+        self._writes = [(slot.tensor, slot.slot == "grad") for slot, v in p.writes if v is not None]
+        self._cleared = [slot.tensor for slot, v in p.writes if v is None and slot.slot == "grad"]
         self._n_out = len(list(_vars_in(self.program.outputs)))
 
     def run(self, args: tuple, kwargs: dict) -> Any:
-        leaves: list = []
-        _flatten((args, kwargs), leaves)
-        arrays = [x.data if isinstance(x, Tensor) else x for x in leaves]
-        for _, slot in self.program.reads:
-            t = slot.tensor
-            arrays.append(t.data if slot.slot == "data" else t.grad.data)
+        if self._flat_args:  # the common case: fn(x, y, ...) with Tensors or arrays
+            arrays = [x.data if isinstance(x, Tensor) else x for x in args]
+        else:
+            leaves: list = []
+            _flatten((args, kwargs), leaves)
+            arrays = [x.data if isinstance(x, Tensor) else x for x in leaves]
+        for t, is_data in self._reads:
+            arrays.append(t.data if is_data else t.grad.data)
         results = self.replay.run(arrays)
         n = self._n_out
-        for (slot, var), arr in zip((w for w in self.program.writes if w[1] is not None), results[n:]):
-            _write(slot, arr)
-        for slot, var in self.program.writes:
-            if var is None:
-                _write(slot, None)
+        for (t, is_grad), arr in zip(self._writes, results[n:]):
+            if is_grad:
+                t.grad = Tensor._make(arr)
+            else:
+                t.data = arr
+        for t in self._cleared:
+            t.grad = None
         self.calls += 1
         return _rebuild(self.program.outputs, iter(results[:n]))
 

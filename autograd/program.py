@@ -294,7 +294,11 @@ class Replay:
             if e.outs and e.outs[0] in self.offsets:
                 fn = self._const(_writer(e))
                 extra = [f"out=b{e.outs[0]}"]
-            call = f"{fn}({', '.join([self._expr(a) for a in e.args] + [f'{k}={self._expr(v)}' for k, v in e.kwargs.items()] + extra)})"
+            inline = _INLINE.get(e.name) if e.kind == "prim" and not extra else None
+            if inline is not None and _is_registered_forward(e):
+                call = inline.format(*[self._expr(a) for a in e.args], **{k: self._expr(v) for k, v in e.kwargs.items()})
+            else:
+                call = f"{fn}({', '.join([self._expr(a) for a in e.args] + [f'{k}={self._expr(v)}' for k, v in e.kwargs.items()] + extra)})"
             if len(e.outs) == 1 and not e.unpack:
                 line = f"v{e.outs[0]} = {call}"
             elif e.outs:
@@ -317,6 +321,18 @@ def _axis_order(strides: tuple | None, ndim: int) -> tuple[int, ...]:
     if strides is None:
         return tuple(range(ndim))
     return tuple(sorted(range(ndim), key=lambda a: (-abs(strides[a]), a)))
+
+
+#: Primitives whose forward is one ndarray method: replay calls the method itself (the same NumPy
+#: call without the Python wrappers around it).
+_INLINE = {"reshape": "{0}.reshape({shape})", "transpose": "{0}.transpose({axes})", "slice": "{0}[{index}]"}
+
+
+def _is_registered_forward(e: Eqn) -> bool:
+    from .primitive import REGISTRY
+
+    prim = REGISTRY.get(e.name)
+    return prim is not None and prim.forward is e.fn
 
 
 def _writer(e: Eqn) -> Callable | None:
