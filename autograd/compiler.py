@@ -29,7 +29,7 @@ from .program import Eqn, Program, StateSlot, TensorVar, Var, _vars_in
 from .tensor import Tensor
 from .ops.linalg import _blas_ready
 from .primitive import OUT_WRITERS
-from .tracer import Recorder, TraceError, Traced, _numpy_patched, _wrap, plain, trace_primitive, trace_vjp
+from .tracer import Recorder, TraceError, Traced, _numpy_patched, plain, trace_primitive, trace_vjp
 
 
 OUT_WRITERS.setdefault("matmul", lambda x, y, out: np.matmul(_blas_ready(x), _blas_ready(y), out=out))

@@ -186,8 +186,9 @@ def format_program(program: Program) -> str:
         lines.append("  state " + " ".join(typed(v) for v, _ in program.reads) + " ;")
     lines.append("  let")
     for e in program.eqns:
-        arrays = [a for a in e.args if type(a) is Var or (type(a) in (tuple, list) and any(type(x) is Var for x in a))]
-        consts = [a for a in e.args if a not in arrays] if e.kind != "numpy" else []
+        is_var = [any(True for _ in _vars_in(a)) for a in e.args]
+        arrays = [a for a, v in zip(e.args, is_var) if v]
+        consts = [a for a, v in zip(e.args, is_var) if not v] if e.kind != "numpy" else []
         params = [f"{k}={_show(v, names)}" for k, v in e.kwargs.items()]
         if e.kind == "numpy" or e.kind == "rng":
             arg_text = " ".join(_show(a, names) for a in e.args)
@@ -432,16 +433,6 @@ def _guard(e: Eqn) -> Callable:
 
 # --- passes ---------------------------------------------------------------------------------------
 # Each pass edits the program in place and returns one line per kind of thing it removed.
-def _uses(program: Program) -> dict[int, int]:
-    uses: dict[int, int] = {}
-    for e in program.eqns:
-        for v in e.reads():
-            uses[v] = uses.get(v, 0) + 1
-    for v in program.output_vars():
-        uses[v] = uses.get(v, 0) + 1
-    return uses
-
-
 def _summary(what: str, removed: list[str]) -> list[str]:
     if not removed:
         return []
@@ -559,7 +550,6 @@ def fold_shapes(program: Program) -> list[str]:
     the identity permutation -> x; transpose(transpose(x, a), b) -> transpose(x, a[b])."""
     producer = {o: e for e in program.eqns for o in e.outs}
     protected = _mutated_roots(program)
-    uses = _uses(program)
     mapping: dict[int, int] = {}
     removed = []
     kept = []
@@ -595,7 +585,6 @@ def fold_shapes(program: Program) -> list[str]:
         kept.append(e)
     program.eqns = kept
     _rename_outputs(program, mapping)
-    del uses
     # the chain's first link is now dead when nothing else read it: dce reports it
     return _summary("shape folding", removed)
 
@@ -603,7 +592,6 @@ def fold_shapes(program: Program) -> list[str]:
 def fold_constants(program: Program) -> list[str]:
     """Evaluate now the pure equations whose inputs are all constants; their results become constants."""
     protected = _mutated_roots(program)
-    consts: dict[int, Any] = {}
     mapping_values: dict[int, Any] = {}
     kept, removed = [], []
     for e in program.eqns:
@@ -617,15 +605,11 @@ def fold_constants(program: Program) -> list[str]:
             for o, r in zip(e.outs, results):
                 if isinstance(r, np.ndarray):
                     r.flags.writeable = False
-                consts[o] = r
                 mapping_values[o] = r
             removed.append(e.name)
             continue
         kept.append(e)
     program.eqns = kept
-    if consts and any(v in consts for v in program.output_vars()):
-        # an output that folded to a constant stays an equation-free variable: keep it computed
-        pass
     return _summary("constant folding", removed)
 
 

@@ -24,7 +24,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .errors import TapegradError
-from .graph import _TOOL_DIRS, _Mode, observe
+from .graph import _TOOL_DIRS
 from .primitive import REPLAY
 from .program import Eqn, Program, Var
 
@@ -52,10 +52,6 @@ class Recorder:
         self.vjp_depth = 0
         self.generators: dict[int, Any] = {}
         self.adopt: Callable[[Any], "Traced"] | None = None  # makes an unmet leaf Tensor a state read
-
-    @property
-    def live(self) -> bool:
-        return self.suspended == 0
 
     def new_var(self, plain: np.ndarray, origin: str) -> "Traced":
         var = self.program.new_var(np.shape(plain), getattr(plain, "dtype", np.asarray(plain).dtype), origin,
@@ -195,9 +191,6 @@ def _plain_all(x: Any) -> Any:
     if t is dict:
         return {k: _plain_all(v) for k, v in x.items()}
     return x
-
-
-_STATIC = (int, float, bool, str, type(None), tuple, np.dtype)
 
 
 def record_call(name: str, fn: Callable, args: tuple, kwargs: dict, *, force: bool = False,
@@ -381,7 +374,7 @@ def traced_generator(generator: np.random.Generator) -> Any:
 
 
 # --- opaque equations --------------------------------------------------------------------------------
-def opaque(name: str, fn: Callable[..., Any], *arrays: Any, shown: dict | None = None) -> Any:
+def opaque(name: str, fn: Callable[..., Any], *arrays: Any) -> Any:
     """Run `fn(*arrays)` now and, while tracing, record it as one equation that calls `fn` again at
     replay with that call's arrays. fn may update its arrays in place and read Python state (an
     optimizer's step count and learning rate); it returns an array, a tuple of arrays, or None."""
