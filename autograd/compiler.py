@@ -56,16 +56,24 @@ def _candidates(fn: Callable, args: tuple, kwargs: dict) -> Iterable[Any]:
         yield from vars(target.__self__).values() if hasattr(target.__self__, "__dict__") else ()
         target = target.__func__
     code = getattr(target, "__code__", None)
-    for cell in getattr(target, "__closure__", None) or ():
+    for name, cell in zip(getattr(code, "co_freevars", ()), getattr(target, "__closure__", None) or ()):
         try:
-            yield cell.cell_contents
+            value = cell.cell_contents
         except ValueError:
-            pass
+            continue
+        yield _Named(name, value) if isinstance(value, Tensor) else value
     if code is not None:
         g = getattr(target, "__globals__", {})
         for name in _names(code):
             if name in g:
-                yield g[name]
+                yield _Named(name, g[name]) if isinstance(g[name], Tensor) else g[name]
+
+
+class _Named:
+    """A Tensor the function reads by name (a global or a closure's variable): state, labelled so."""
+
+    def __init__(self, name: str, tensor: Tensor) -> None:
+        self.name, self.tensor = name, tensor
 
 
 def _names(code: types.CodeType) -> Iterable[str]:
@@ -76,20 +84,42 @@ def _names(code: types.CodeType) -> Iterable[str]:
 
 
 def find_state(fn: Callable, args: tuple, kwargs: dict, extra: Iterable[Any] = ()) -> tuple[list, list]:
-    """(modules, optimizers) that fn can reach, each once, in a stable order."""
+    """(modules, optimizers) that fn can reach, each once, in a stable order; Tensors it reads by
+    name count as a module of their own."""
     modules, optimizers, seen = [], [], set()
     for obj in list(extra) + list(_candidates(fn, args, kwargs)):
         items = obj if isinstance(obj, (list, tuple)) and not isinstance(obj, Tensor) else (obj,)
         for item in items:
             if id(item) in seen:
                 continue
-            if _is_module(item):
+            if isinstance(item, _Named):
+                seen.add(id(item))
+                modules.append(_Loose(item))
+            elif _is_module(item):
                 seen.add(id(item))
                 modules.append(item)
             elif _is_optimizer(item):
                 seen.add(id(item))
                 optimizers.append(item)
     return modules, optimizers
+
+
+class _Loose:
+    """A named Tensor seen as a one-parameter module (no train/eval flag of its own)."""
+
+    training = True
+
+    def __init__(self, named: _Named) -> None:
+        self.named = named
+
+    def named_parameters(self):
+        return [(self.named.name, self.named.tensor)]
+
+    def named_buffers(self):
+        return []
+
+    def modules(self):
+        return []
 
 
 def _tracked(modules: list, optimizers: list) -> list[tuple[Tensor, str]]:
@@ -102,7 +132,7 @@ def _tracked(modules: list, optimizers: list) -> list[tuple[Tensor, str]]:
             out.append((t, label))
 
     for i, m in enumerate(modules):
-        prefix = "" if i == 0 else f"m{i}."
+        prefix = "" if i == 0 or isinstance(m, _Loose) else f"m{i}."
         for name, t in m.named_parameters():
             add(t, prefix + name)
         for name, t in m.named_buffers():
@@ -312,6 +342,11 @@ def capture(fn: Callable, args: tuple, kwargs: dict, state: Iterable[Any] = ()) 
 
     def adopt(t: Tensor) -> Traced:
         label = t.name or f"s{len(prog.reads)}"
+        if t.requires_grad:
+            warnings.warn(
+                f"compile({getattr(fn, '__name__', 'fn')}): a parameter of shape {t.data.shape} was reached during the "
+                "trace but not found from the function's arguments, closure or globals, so its module's train/eval "
+                "switch is not part of the signature; pass state=[model, optimizer]", RuntimeWarning, stacklevel=4)
         v = rec.new_var(t.data, label)
         prog.reads.append((v._var, StateSlot(t, "data", label)))
         saved.append(weakref.ref(t))

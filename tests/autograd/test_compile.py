@@ -227,3 +227,21 @@ def test_a_replayed_conv_step_causes_no_page_faults_after_warm_up():
     # fewer than one per step: the interpreter's own arena may fault once; a step whose arrays came
     # from fresh memory faults hundreds of times (404 per step before the mallopt fix)
     assert faults < 10, faults
+
+
+def test_a_model_the_function_cannot_see_by_name_warns_and_state_names_it():
+    holder = {"model": _net()}
+
+    def forward(x):
+        return holder["model"](x)
+
+    x, _ = _data(0)
+    with pytest.warns(RuntimeWarning, match="pass state=\\[model, optimizer\\]"):
+        ag.compile(forward)(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        compiled = ag.compile(forward, state=[holder["model"]])
+        compiled(x)
+        holder["model"].eval()
+        compiled(x)
+    assert compiled.traces == 2  # eval() is seen through state=
