@@ -245,3 +245,30 @@ def test_a_model_the_function_cannot_see_by_name_warns_and_state_names_it():
         holder["model"].eval()
         compiled(x)
     assert compiled.traces == 2  # eval() is seen through state=
+
+
+@pytest.mark.parametrize("make_opt", [
+    lambda ps: optim.RMSprop(ps, lr=0.01, momentum=0.5),
+    lambda ps: optim.AdamW(ps, lr=0.01, amsgrad=True),
+    lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3),
+], ids=["rmsprop", "adamw-amsgrad", "sgd-nesterov"])
+def test_other_optimizers_and_zeroing_in_place_replay(make_opt):
+    model, model2 = _net(), _net()
+    opt, opt2 = make_opt(model.parameters()), make_opt(model2.parameters())
+
+    def step_for(m, o):
+        def step(x, y):
+            o.zero_grad(set_to_none=False)  # gradients zeroed in place: fill(0), then accumulated
+            loss = nn.functional.cross_entropy(m(x), y)
+            loss.backward()
+            o.step()
+            return loss
+        return step
+
+    compiled, eager = ag.compile(step_for(model, opt)), step_for(model2, opt2)
+    for i in range(5):
+        np.testing.assert_array_equal(compiled(*_data(i)).data, eager(*_data(i)).data)
+    for k, v in _params(model2).items():
+        np.testing.assert_array_equal(_params(model)[k], v, err_msg=k)
+    for p, p2 in zip(model.parameters(), model2.parameters()):
+        np.testing.assert_array_equal(p.grad.data, p2.grad.data)

@@ -59,7 +59,7 @@ def _state(model, opt):
 def test_fifty_compiled_steps_equal_eager(name):
     eager_model, eager_opt, eager_sched, eager_step = _setup(name)
     model, opt, sched, step = _setup(name)
-    compiled = ag.compile(step)
+    compiled = ag.compile(step, verify=2)  # and replay against eager from the same state, twice per program
     for i, (x, y) in enumerate(_batches(name, STEPS)):
         want = eager_step(x, y)
         got = compiled(x, y)
