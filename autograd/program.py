@@ -348,11 +348,18 @@ def _writer(e: Eqn) -> Callable | None:
 
 def _may_alias(e: Eqn) -> bool:
     """Whether an equation's result may share memory with an argument (a view, einsum's transposes,
-    a function returning its input): anything but a call that writes a fresh array or a buffer."""
-    return _writer(e) is None and e.name not in _FRESH
+    a function returning its input): anything but a call known to make a fresh array."""
+    if _writer(e) is not None or e.kind == "prim" and e.name in _FRESH:
+        return False
+    if e.kind == "numpy" and "out" not in e.kwargs:
+        if isinstance(e.fn, np.ufunc) or isinstance(getattr(e.fn, "__self__", None), np.ufunc):
+            return False  # a ufunc or its reduce/accumulate: a new array
+        if e.name == "np.array" and e.kwargs.get("copy", True) is True:
+            return False
+    return True
 
 
-_FRESH = {"matmul", "where", "concatenate", "take", "unslice", "window_sum", "scatter_add", "max"}
+_FRESH = {"matmul", "where", "concatenate", "take", "unslice", "window_sum", "scatter_add", "max", "sum"}
 
 
 def plan_buffers(program: Program) -> dict[int, int]:

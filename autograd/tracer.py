@@ -78,7 +78,7 @@ class Traced(np.ndarray):
     # NumPy protocols
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         name = ufunc.__name__ if method == "__call__" else f"{ufunc.__name__}.{method}"
-        return record_call(name, getattr(ufunc, method), inputs, kwargs)
+        return record_call(name, ufunc if method == "__call__" else getattr(ufunc, method), inputs, kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
         return record_call(func.__name__, func, args, kwargs)
