@@ -440,7 +440,7 @@ def trace(fn: Callable, *example_args: Any, state: Iterable[Any] = (), simplify:
     train one step) and return the recorded Program."""
     captured, _ = capture(fn, example_args, example_kwargs, state)
     if simplify:
-        captured.program.report = captured.program.simplify()
+        captured.program.simplify()
     return captured.program
 
 
@@ -497,9 +497,7 @@ class Compiled:
         captured, result = capture(self.fn, args, kwargs, self.state)
         self.traces += 1
         if self.simplify:
-            report = captured.program.simplify()
-            captured.program.report = report
-            self.reports.append(report)
+            self.reports.append(captured.program.simplify())
         captured.prepare(self.plan)
         if sum(len(v) for v in self.cache.values()) >= self.max_cache:
             oldest = next(iter(self.cache))

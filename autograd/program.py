@@ -99,6 +99,7 @@ class Program:
     reads: list[tuple[int, StateSlot]] = field(default_factory=list)  # state read at the start
     writes: list[tuple[StateSlot, int | None]] = field(default_factory=list)  # slot <- var (None: cleared)
     outputs: Any = None  # the function's result, with Vars for arrays
+    report: list[str] = field(default_factory=list)  # what the passes removed (simplify)
 
     def new_var(self, shape, dtype, origin: str, strides: tuple | None = None) -> int:
         self.avals.append((tuple(shape), np.dtype(dtype), origin, strides))
@@ -139,6 +140,7 @@ class Program:
                 report.extend(p(self))
             if len(report) == before:
                 break
+        self.report.extend(report)
         return report
 
 
