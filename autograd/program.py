@@ -530,7 +530,8 @@ def cse(program: Program) -> list[str]:
             e.args = _substitute(e.args, mapping)
             e.kwargs = {k: _substitute(v, mapping) for k, v in e.kwargs.items()}
         if e.effect:
-            seen.clear()
+            if e.kind != "guard":  # a guard only reads; anything else may write: forget what was seen
+                seen.clear()
             kept.append(e)
             continue
         key = _key(e) if e.kind in ("prim", "numpy") and not protected.intersection(e.outs) else None
