@@ -27,6 +27,9 @@ from .profiler import profile
 from .graph import Node, enable_grad, is_grad_enabled, mark_modified, no_grad, observe, set_grad_enabled
 from .primitive import REGISTRY, Primitive, defprim
 from .tensor import Tensor, tensor
+from .program import Program
+from .capture import TraceError
+from .compiler import compile, trace
 
 anomaly.from_environment()
 allocator.keep_freed_memory()

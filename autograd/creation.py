@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from .errors import fmt_shape
+from .primitive import REPLAY
 from .tensor import DEFAULT_FLOAT, Tensor
 
 Shape = Any
@@ -29,7 +30,12 @@ def shape_arg(shape: tuple, op: str, minimum: int = 0) -> tuple[int, ...]:
 
 def as_generator(rng: np.random.Generator | int | None) -> np.random.Generator:
     """A seed or a Generator -> a Generator (None: fresh entropy)."""
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    if REPLAY.recorder is not None:  # tracing: draws become equations (autograd.capture)
+        from .capture import traced_generator
+
+        return traced_generator(generator)
+    return generator
 
 
 def zeros(*shape: Shape, dtype=DEFAULT_FLOAT, requires_grad: bool = False) -> Tensor:

@@ -12,6 +12,7 @@ import numpy as np
 
 from .errors import GraphError, fmt_shape
 from .graph import OBSERVERS, Node, _Mode, last_modification, module_of
+from .primitive import REPLAY
 from .tensor import Tensor, _as_array
 
 
@@ -147,7 +148,10 @@ def _run(
                 if observed:
                     for fn in OBSERVERS.vjp_start:
                         fn(node, g)
-                results = _apply_vjps(node, g, create_graph)
+                if observed and REPLAY.recorder is not None:
+                    results = REPLAY.vjp(node, g, create_graph, _apply_vjps)
+                else:
+                    results = _apply_vjps(node, g, create_graph)
                 if observed:
                     for fn in OBSERVERS.vjp_end:
                         fn(node, results)

@@ -26,6 +26,49 @@ REGISTRY: dict[str, "Primitive"] = {}
 VJP = Callable[..., Any]
 
 
+# --- replay side table (autograd.capture): how a primitive runs while a trace records -----------------
+class REPLAY:
+    """While `autograd.trace` records, `recorder` is set and `forward(prim, args, arrays, params)` runs a
+    primitive's forward as one recorded equation; `vjp(node, g, create_graph, apply)` runs its VJPs.
+    Read only when an observer is subscribed, so untraced code pays nothing."""
+
+    recorder: Any = None
+    forward: Callable[..., Any] | None = None
+    vjp: Callable[..., Any] | None = None
+
+
+#: name -> `write(*arrays, out=buffer, **params)`: the forward of a primitive written into a buffer the
+#: replay owns (NumPy's `out=`). A primitive whose forward is a ufunc gets one automatically (see
+#: `out_writer`); others register here. Replay falls back to the plain forward without one.
+OUT_WRITERS: dict[str, Callable[..., Any]] = {}
+
+
+def out_writer(prim: "Primitive") -> Callable[..., Any] | None:
+    """How replay writes `prim`'s forward into a given buffer, or None if it cannot."""
+    writer = OUT_WRITERS.get(prim.name)
+    if writer is None and isinstance(prim.forward, np.ufunc):
+        writer = prim.forward
+    return writer
+
+
+def _register_out_writers() -> None:
+    def sigmoid(x, out):
+        np.multiply(x, 0.5, out=out)
+        np.tanh(out, out=out)
+        out += 1.0
+        out *= 0.5
+        return out
+
+    # not `sum`: NumPy's reduction into a given out= array adds in another order (not bitwise equal)
+    OUT_WRITERS.update({
+        "relu": lambda x, out: np.maximum(x, 0, out=out),
+        "sigmoid": sigmoid,
+    })
+
+
+_register_out_writers()
+
+
 @dataclass(eq=False)
 class Primitive:
     """A differentiable operation: `prim(*args, **params) -> Tensor`.
@@ -108,7 +151,10 @@ class Primitive:
         if observed:
             t0 = time.perf_counter()
         try:
-            out = self.forward(*arrays, **params)
+            if observed and REPLAY.recorder is not None:
+                out = REPLAY.forward(self, args, arrays, params)
+            else:
+                out = self.forward(*arrays, **params)
         except TapegradError:
             if _lifted(args):
                 return _transform(self, args, params)

@@ -109,6 +109,10 @@ def draw(
     """
     if not outputs:
         raise ValueError("draw: give at least one output tensor")
+    if len(outputs) == 1 and hasattr(outputs[0], "eqns"):  # a Program (autograd.trace): its own drawing
+        from .program import to_dot
+
+        return to_dot(outputs[0], graph_class=Graph, rankdir=rankdir)
     if layout not in LAYOUTS:
         raise ValueError(f"draw: layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     if layout == "side_by_side" and not backward:

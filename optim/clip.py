@@ -7,6 +7,7 @@ from typing import Iterable
 import numpy as np
 
 from autograd import Tensor
+from autograd.capture import is_tracing, opaque
 
 from . import _args as A
 
@@ -70,6 +71,13 @@ def clip_grad_norm_(
     grads = _grads(parameters, who)
     if not grads:
         return Tensor._make(np.asarray(0.0, dtype=np.float32))
+    if is_tracing():  # compile: the norm decides a branch, so the whole clip is one replayed equation
+        clip = lambda *gs: _clip_by_norm(list(gs), max_norm, norm_type, error_if_nonfinite).data  # noqa: E731
+        return Tensor._make(opaque("clip_grad_norm_", clip, *grads))
+    return _clip_by_norm(grads, max_norm, norm_type, error_if_nonfinite)
+
+
+def _clip_by_norm(grads: list[np.ndarray], max_norm: float, norm_type: float, error_if_nonfinite: bool) -> Tensor:
     norms = np.array([_norm(g, norm_type) for g in grads], dtype=np.float64)
     total = _norm(norms, norm_type)
     if error_if_nonfinite and not math.isfinite(total):

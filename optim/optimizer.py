@@ -19,6 +19,7 @@ import numpy as np
 
 from autograd import Tensor, enable_grad, no_grad
 from autograd.graph import mark_modified
+from autograd.capture import is_tracing, opaque
 from autograd.errors import ShapeError, fmt_shape
 
 from . import _args as A
@@ -144,12 +145,28 @@ class Optimizer:
                 for p in group["params"]:
                     if p.grad is None:
                         continue
-                    state = self.state.get(p)
-                    if state is None:
-                        state = self.state[p] = {}
-                    self._update(p.data, self._grad_array(p), state, group)
+                    g = self._grad_array(p)
+                    if is_tracing():  # compile: one equation that calls _update again at every replay
+                        opaque(f"{type(self).__name__}.update", self._replayable_update(p, group), p.data, g)
+                    else:
+                        state = self.state.get(p)
+                        if state is None:
+                            state = self.state[p] = {}
+                        self._update(p.data, g, state, group)
                     mark_modified(p, f"{type(self).__name__}.step")
         return loss
+
+    def _replayable_update(self, p: Tensor, group: dict[str, Any]) -> Callable[[np.ndarray, np.ndarray], None]:
+        """The update of one parameter as a replay calls it: the state and the group's hyperparameters
+        (a scheduler's learning rate) are looked up at each call, not frozen at trace time."""
+
+        def update(p_array: np.ndarray, g_array: np.ndarray) -> None:
+            state = self.state.get(p)
+            if state is None:
+                state = self.state[p] = {}
+            self._update(p_array, g_array, state, group)
+
+        return update
 
     def _grad_array(self, p: Tensor) -> np.ndarray:
         """The gradient as an ndarray of p's shape and dtype (read-only by contract: never written)."""

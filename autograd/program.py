@@ -1,0 +1,662 @@
+"""A Program: a recorded function as a value. Inputs, equations, outputs, and the state it reads and
+writes; it prints like a jaxpr, passes rewrite it, and `prepare()` turns it into straight-line Python
+that replays the same NumPy calls over local variables (no Tensor, no Node, no dict per op).
+
+An equation is (kind, name, fn, argument template, keyword template, output variables). Templates hold
+`Var`s where the call takes a variable and constants elsewhere, so one equation can be any call:
+a primitive's forward (kind 'prim'), a NumPy call made outside primitives ('numpy'), a random draw
+('rng'), an opaque update such as an optimizer's ('opaque'), or a guard that re-checks a value the
+traced code read back into Python ('guard').
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+
+class Var:
+    """A variable of a program (an array at replay), by number."""
+
+    __slots__ = ("id",)
+
+    def __init__(self, id: int) -> None:
+        self.id = id
+
+    def __eq__(self, other: Any) -> bool:
+        return type(other) is Var and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(("Var", self.id))
+
+    def __repr__(self) -> str:
+        return f"v{self.id}"
+
+
+@dataclass(eq=False)
+class Eqn:
+    kind: str  # 'prim' | 'numpy' | 'rng' | 'opaque' | 'guard'
+    name: str
+    fn: Callable
+    args: tuple
+    kwargs: dict
+    outs: tuple[int, ...]
+    effect: bool = False  # writes in place, draws random numbers, or checks: never removed or merged
+    expect: Any = None  # a guard's value
+    where: str | None = None  # a guard's source line
+    unpack: bool = False  # fn returns a tuple (of one or more arrays), not an array
+
+    def reads(self) -> Iterator[int]:
+        yield from _vars_in(self.args)
+        yield from _vars_in(tuple(self.kwargs.values()))
+
+
+class TensorVar(Var):
+    """An output variable that the compiled function returns as a Tensor."""
+
+    __slots__ = ()
+
+
+def _vars_in(template: Any) -> Iterator[int]:
+    t = type(template)
+    if t is Var or t is TensorVar:
+        yield template.id
+    elif t is tuple or t is list:
+        for item in template:
+            yield from _vars_in(item)
+    elif t is dict:
+        for item in template.values():
+            yield from _vars_in(item)
+
+
+def _substitute(template: Any, mapping: dict[int, int]) -> Any:
+    t = type(template)
+    if t is Var or t is TensorVar:
+        return t(mapping.get(template.id, template.id))
+    if t is tuple or t is list:
+        return t(_substitute(x, mapping) for x in template)
+    if t is dict:
+        return {k: _substitute(v, mapping) for k, v in template.items()}
+    return template
+
+
+@dataclass
+class StateSlot:
+    """A Tensor attribute the program reads at the start or writes at the end: ('data' | 'grad')."""
+
+    tensor: Any
+    slot: str
+    label: str
+
+
+@dataclass(eq=False)
+class Program:
+    avals: list[tuple[tuple[int, ...], np.dtype, str]] = field(default_factory=list)
+    eqns: list[Eqn] = field(default_factory=list)
+    inputs: list[tuple[int, str]] = field(default_factory=list)  # (var, label) of the call's arrays
+    reads: list[tuple[int, StateSlot]] = field(default_factory=list)  # state read at the start
+    writes: list[tuple[StateSlot, int | None]] = field(default_factory=list)  # slot <- var (None: cleared)
+    outputs: Any = None  # the function's result, with Vars for arrays
+    report: list[str] = field(default_factory=list)  # what the passes removed (simplify)
+
+    def new_var(self, shape, dtype, origin: str, strides: tuple | None = None) -> int:
+        self.avals.append((tuple(shape), np.dtype(dtype), origin, strides))
+        return len(self.avals) - 1
+
+    # --- reading --------------------------------------------------------------------------------
+    def output_vars(self) -> list[int]:
+        return list(_vars_in(self.outputs)) + [v for _, v in self.writes if v is not None]
+
+    def names(self) -> dict[int, str]:
+        names = {v: label for v, label in self.inputs}
+        names.update({v: slot.label + (".grad" if slot.slot == "grad" else "") for v, slot in self.reads})
+        return names
+
+    def __str__(self) -> str:
+        return format_program(self)
+
+    def __len__(self) -> int:
+        return len(self.eqns)
+
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for e in self.eqns:
+            counts[e.name] = counts.get(e.name, 0) + 1
+        return counts
+
+    # --- running --------------------------------------------------------------------------------
+    def prepare(self, plan: bool = True) -> "Replay":
+        return Replay(self, plan=plan)
+
+    # --- passes ---------------------------------------------------------------------------------
+    def simplify(self) -> list[str]:
+        """Run every pass until nothing changes; return what each removed."""
+        report: list[str] = []
+        for _ in range(4):
+            before = len(report)
+            for p in (fold_constants, fold_shapes, cse, dce):
+                report.extend(p(self))
+            if len(report) == before:
+                break
+        self.report.extend(report)
+        return report
+
+
+# --- printing -------------------------------------------------------------------------------------
+_SHORT = {"float32": "f32", "float64": "f64", "int64": "i64", "int32": "i32", "bool": "bool", "uint8": "u8",
+          "float16": "f16", "int8": "i8"}
+
+
+def _aval(shape, dtype) -> str:
+    return f"{_SHORT.get(np.dtype(dtype).name, np.dtype(dtype).name)}[{','.join(str(s) for s in shape)}]"
+
+
+def _show(value: Any, names: dict[int, str]) -> str:
+    t = type(value)
+    if t is Var or t is TensorVar:
+        return names.get(value.id, f"v{value.id}")
+    if t is tuple or t is list:
+        inner = ", ".join(_show(v, names) for v in value)
+        return f"({inner}{',' if len(value) == 1 else ''})" if t is tuple else f"[{inner}]"
+    if isinstance(value, np.ndarray):
+        return f"const:{_aval(value.shape, value.dtype)}" if value.size > 4 else np.array2string(value, separator=",")
+    if isinstance(value, slice):
+        return f"{'' if value.start is None else value.start}:{'' if value.stop is None else value.stop}" + (
+            f":{value.step}" if value.step is not None else "")
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if value is Ellipsis:
+        return "..."
+    if isinstance(value, type) or isinstance(value, np.dtype):
+        return np.dtype(value).name
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def format_program(program: Program) -> str:
+    """The jaxpr-like listing: one line per equation, `out:type = name[params] args`."""
+    names = program.names()
+    av = program.avals
+
+    def typed(v: int) -> str:
+        return f"{names.get(v, f'v{v}')}:{_aval(av[v][0], av[v][1])}"
+
+    lines = ["{ lambda " + " ".join(typed(v) for v, _ in program.inputs) + " ;"]
+    if program.reads:
+        lines.append("  state " + " ".join(typed(v) for v, _ in program.reads) + " ;")
+    lines.append("  let")
+    for e in program.eqns:
+        is_var = [any(True for _ in _vars_in(a)) for a in e.args]
+        arrays = [a for a, v in zip(e.args, is_var) if v]
+        consts = [a for a, v in zip(e.args, is_var) if not v] if e.kind != "numpy" else []
+        params = [f"{k}={_show(v, names)}" for k, v in e.kwargs.items()]
+        if e.kind == "numpy" or e.kind == "rng":
+            arg_text = " ".join(_show(a, names) for a in e.args)
+        else:
+            arg_text = " ".join(_show(a, names) for a in arrays)
+            params = [_show(c, names) for c in consts] + params
+        head = ", ".join(typed(v) for v in e.outs) or "_"
+        label = e.name + (f"[{', '.join(params)}]" if params else "")
+        if e.kind == "guard":
+            head, label = "_", f"guard[{e.name} == {e.expect!r}]"
+        if e.effect and e.kind != "guard":
+            label += " !"
+        lines.append(f"    {head} = {label} {arg_text}".rstrip())
+    outs = _show(program.outputs, names)
+    lines.append(f"  in {outs}")
+    if program.writes:
+        lines.append("  writes " + ", ".join(f"{slot.label}{'.grad' if slot.slot == 'grad' else ''} <- "
+                                              f"{'None' if v is None else names.get(v, f'v{v}')}"
+                                              for slot, v in program.writes))
+    lines.append("}")
+    return "\n".join(lines)
+
+
+# --- replay ---------------------------------------------------------------------------------------
+class Replay:
+    """The program as one generated Python function of straight-line NumPy calls over local
+    variables; a variable is deleted after its last use, so arrays are freed as early as in eager."""
+
+    def __init__(self, program: Program, plan: bool = True) -> None:
+        self.program = program
+        self.namespace: dict[str, Any] = {}
+        self._const_names: dict[int, str] = {}
+        self.offsets: dict[int, int] = plan_buffers(program) if plan else {}  # var -> arena offset
+        self.arena_bytes = max((o + self._nbytes(v) for v, o in self.offsets.items()), default=0)
+        self.source = self._generate()
+        code = compile(self.source, "<tapegrad replay>", "exec")
+        exec(code, self.namespace)
+        self.run = self._first_run if self.offsets else self.namespace["replay"]
+
+    def _nbytes(self, v: int) -> int:
+        shape, dtype = self.program.avals[v][:2]
+        return int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+
+    def _first_run(self, inputs: list) -> tuple:
+        """Allocate the arena when the program first replays (a program traced but never replayed,
+        such as the first step's, costs no memory), then run."""
+        self.namespace["_buffers"] = self._allocate()
+        self.run = self.namespace["replay"]
+        return self.run(inputs)
+
+    def _const(self, value: Any) -> str:
+        key = id(value)
+        name = self._const_names.get(key)
+        if name is None:
+            name = self._const_names[key] = f"c{len(self._const_names)}"
+            self.namespace[name] = value
+        return name
+
+    def _expr(self, value: Any) -> str:
+        t = type(value)
+        if t is Var:
+            return f"v{value.id}"
+        if t is tuple:
+            return "(" + "".join(self._expr(v) + ", " for v in value) + ")"
+        if t is list:
+            return "[" + ", ".join(self._expr(v) for v in value) + "]"
+        if value is None or t is bool or t is int:
+            return repr(value)
+        if t is float and math.isfinite(value):
+            return repr(value)
+        return self._const(value)
+
+    def _allocate(self) -> list[np.ndarray]:
+        """One view of the arena per planned variable, laid out as the traced result was."""
+        arena = np.empty(self.arena_bytes, np.uint8)
+        views = []
+        for v in self._planned:
+            shape, dtype, _, strides = self.program.avals[v]
+            order = _axis_order(strides, len(shape))
+            raw = np.ndarray(tuple(shape[a] for a in order), dtype, buffer=arena, offset=self.offsets[v])
+            views.append(raw.transpose(np.argsort(order)))
+        return views
+
+    def _generate(self) -> str:
+        p = self.program
+        last_use: dict[int, int] = {}
+        for i, e in enumerate(p.eqns):
+            for v in e.reads():
+                last_use[v] = i
+        keep = set(p.output_vars())
+        ins = [v for v, _ in p.inputs] + [v for v, _ in p.reads]
+        body = ["def replay(inputs):"]
+        self._planned = sorted(self.offsets)
+        if self._planned:
+            body.append("    " + "".join(f"b{v}, " for v in self._planned) + "= _buffers")
+        body.append("    " + "".join(f"v{v}, " for v in ins) + "= inputs" if ins else "    pass")
+        dead_at: dict[int, list[int]] = {}
+        for v, i in last_use.items():
+            if v not in keep:
+                dead_at.setdefault(i, []).append(v)
+        for i, e in enumerate(p.eqns):
+            fn = self._const(e.fn) if e.kind != "guard" else self._const(_guard(e))
+            extra = []
+            if e.outs and e.outs[0] in self.offsets:
+                fn = self._const(_writer(e))
+                extra = [f"out=b{e.outs[0]}"]
+            inline = _INLINE.get(e.name) if e.kind == "prim" and not extra else None
+            if inline is not None and _is_registered_forward(e):
+                call = inline.format(*[self._expr(a) for a in e.args], **{k: self._expr(v) for k, v in e.kwargs.items()})
+            else:
+                call = f"{fn}({', '.join([self._expr(a) for a in e.args] + [f'{k}={self._expr(v)}' for k, v in e.kwargs.items()] + extra)})"
+            if len(e.outs) == 1 and not e.unpack:
+                line = f"v{e.outs[0]} = {call}"
+            elif e.outs:
+                line = "".join(f"v{o}, " for o in e.outs) + f"= {call}"
+            else:
+                line = call
+            body.append("    " + line)
+            dead = [v for v in dead_at.get(i, ()) if v not in e.outs]
+            unused = [o for o in e.outs if o not in last_use and o not in keep]
+            if dead or unused:
+                body.append("    del " + ", ".join(f"v{v}" for v in dead + unused))
+        outs = p.output_vars()
+        body.append("    return (" + "".join(f"v{v}, " for v in outs) + ")")
+        return "\n".join(body) + "\n"
+
+
+def _axis_order(strides: tuple | None, ndim: int) -> tuple[int, ...]:
+    """Axes from outermost to innermost in memory (NumPy's ufuncs keep their inputs' layout, and a
+    reduction's order follows the layout: a buffer must be laid out as the traced result was)."""
+    if strides is None:
+        return tuple(range(ndim))
+    return tuple(sorted(range(ndim), key=lambda a: (-abs(strides[a]), a)))
+
+
+#: Primitives whose forward is one ndarray method: replay calls the method itself (the same NumPy
+#: call without the Python wrappers around it).
+_INLINE = {"reshape": "{0}.reshape({shape})", "transpose": "{0}.transpose({axes})", "slice": "{0}[{index}]"}
+
+
+def _is_registered_forward(e: Eqn) -> bool:
+    from .primitive import REGISTRY
+
+    prim = REGISTRY.get(e.name)
+    return prim is not None and prim.forward is e.fn
+
+
+def _writer(e: Eqn) -> Callable | None:
+    """The out= form of an equation's call, if it has one."""
+    if e.kind != "prim":
+        return None
+    from .primitive import REGISTRY, out_writer
+
+    prim = REGISTRY.get(e.name)
+    return None if prim is None or prim.forward is not e.fn else out_writer(prim)
+
+
+def _may_alias(e: Eqn) -> bool:
+    """Whether an equation's result may share memory with an argument (a view, einsum's transposes,
+    a function returning its input): anything but a call known to make a fresh array."""
+    if _writer(e) is not None or e.kind == "prim" and e.name in _FRESH:
+        return False
+    if e.kind == "numpy" and "out" not in e.kwargs:
+        if isinstance(e.fn, np.ufunc) or isinstance(getattr(e.fn, "__self__", None), np.ufunc):
+            return False  # a ufunc or its reduce/accumulate: a new array
+        if e.name == "np.array" and e.kwargs.get("copy", True) is True:
+            return False
+    return True
+
+
+_FRESH = {"matmul", "where", "concatenate", "take", "unslice", "window_sum", "scatter_add", "max", "sum"}
+
+
+def plan_buffers(program: Program) -> dict[int, int]:
+    """Buffer planning: {variable: byte offset in one arena the replay owns}. Each equation that can
+    write into a buffer (`out=`) gets a place there, packed first-fit among the values still in use,
+    so the arena is about the largest set of planned values alive at once. A value is in use until
+    the last read of it and of every view made from it. Values that leave the replay (outputs, state writes,
+    arguments of opaque equations, and whatever they are views of) always get fresh arrays."""
+    eqns = program.eqns
+    producer = {o: e for e in eqns for o in e.outs}
+    escaping = set(program.output_vars())
+    escaping.update(v for e in eqns if e.kind in ("opaque", "rng") for v in e.reads())
+    stack = list(escaping)
+    while stack:
+        v = stack.pop()
+        e = producer.get(v)
+        if e is not None and _may_alias(e):
+            for r in e.reads():
+                if r not in escaping:
+                    escaping.add(r)
+                    stack.append(r)
+    last: dict[int, int] = {}
+    base_of: dict[int, set[int]] = {}  # view var -> the vars whose memory it may share
+    for i, e in enumerate(eqns):
+        for v in e.reads():
+            last[v] = i
+        if _may_alias(e):
+            bases = set()
+            for r in e.reads():
+                bases |= base_of.get(r, {r})
+            for o in e.outs:
+                base_of[o] = bases
+    end: dict[int, int] = {}  # a value's memory is in use until its own and its views' last reads
+    for v, i in last.items():
+        for b in base_of.get(v, {v}):
+            end[b] = max(end.get(b, -1), i)
+    live: list[tuple[int, int, int]] = []  # (offset, nbytes, last equation) of placed values
+    placed: dict[int, int] = {}
+    for i, e in enumerate(eqns):
+        if len(e.outs) == 1 and not e.unpack and "out" not in e.kwargs and _writer(e) is not None:
+            v = e.outs[0]
+            if v not in escaping and v in end:
+                live = [block for block in live if block[2] >= i]  # values dead before this one is made
+                nbytes = max(int(np.prod(program.avals[v][0], dtype=np.int64)) * program.avals[v][1].itemsize, 1)
+                placed[v] = _first_fit(live, nbytes)
+                live.append((placed[v], nbytes, end[v]))
+    return placed
+
+
+_ALIGN = 64
+
+
+def _first_fit(live: list[tuple[int, int, int]], nbytes: int) -> int:
+    """The lowest aligned offset where nbytes fit between the blocks still in use."""
+    offset = 0
+    for start, size, _ in sorted(live):
+        if offset + nbytes <= start:
+            break
+        offset = max(offset, -(-(start + size) // _ALIGN) * _ALIGN)
+    return offset
+
+
+def _guard(e: Eqn) -> Callable:
+    convert, expect, what, where = e.fn, e.expect, e.name, e.where
+
+    def guard(value):
+        got = convert(value)
+        if got != expect and not (isinstance(got, float) and math.isnan(got) and math.isnan(expect)):
+            from .capture import TraceError
+
+            raise TraceError(
+                f"replay: a value read back by {what} at {where} was {expect!r} when the step was traced and is "
+                f"{got!r} now, so the recorded program does not apply. Run this step eagerly "
+                "(compile(..., ) falls back only before state changes), or keep that value out of the step.")
+
+    return guard
+
+
+# --- passes ---------------------------------------------------------------------------------------
+# Each pass edits the program in place and returns one line per kind of thing it removed.
+def _summary(what: str, removed: list[str]) -> list[str]:
+    if not removed:
+        return []
+    counts: dict[str, int] = {}
+    for name in removed:
+        counts[name] = counts.get(name, 0) + 1
+    return [f"{what}: removed {len(removed)} equation(s) (" + ", ".join(f"{n} x{c}" for n, c in sorted(counts.items())) + ")"]
+
+
+def dce(program: Program) -> list[str]:
+    """Dead-code elimination: drop equations whose results nothing reads and that change nothing."""
+    needed = set(program.output_vars())
+    kept, removed = [], []
+    for e in reversed(program.eqns):
+        if e.effect or any(o in needed for o in e.outs):
+            kept.append(e)
+            needed.update(e.reads())
+        else:
+            removed.append(e.name)
+    program.eqns = kept[::-1]
+    return _summary("dead code", removed)
+
+
+_VIEWS = {"reshape", "transpose", "slice", "broadcast_to", "sliding_windows", "cast", "sum_to", ".reshape", ".T",
+          ".transpose", ".view", ".__getitem__", ".ravel", ".squeeze", ".swapaxes", ".diagonal", "np.asarray",
+          "np.asanyarray", ".astype", "broadcast_to", "transpose", "reshape", "squeeze", "expand_dims", "moveaxis"}
+_MUTATORS = {".__setitem__", ".fill", ".put", "copyto", "put_along_axis", "place", "putmask", ".sort"}
+
+
+def _written(e: Eqn) -> Iterator[int]:
+    """The variables an equation may write into."""
+    if "out" in e.kwargs:
+        yield from _vars_in(e.kwargs["out"])
+    elif e.kind == "opaque":
+        yield from e.reads()
+    elif e.name in _MUTATORS or e.name.endswith(".at"):
+        yield from _vars_in(e.args[:1])
+
+
+def _mutated_roots(program: Program) -> set[int]:
+    """Variables written in place, with the variables they are views of (a view shares its base's
+    memory): passes leave their equations alone."""
+    producer = {o: e for e in program.eqns for o in e.outs}
+    stack = [v for e in program.eqns for v in _written(e)]
+    seen: set[int] = set()
+    while stack:
+        v = stack.pop()
+        if v in seen:
+            continue
+        seen.add(v)
+        e = producer.get(v)
+        if e is not None and e.name in _VIEWS:
+            stack.extend(e.reads())
+    return seen
+
+
+def _key(e: Eqn) -> Any:
+    try:
+        key = (id(e.fn), _freeze(e.args), _freeze(tuple(sorted(e.kwargs.items()))))
+        hash(key)
+        return key
+    except TypeError:
+        return None
+
+
+def _freeze(x: Any) -> Any:
+    t = type(x)
+    if t is tuple or t is list:
+        return ("T",) + tuple(_freeze(v) for v in x)
+    if isinstance(x, np.ndarray):
+        return ("A", id(x))
+    if isinstance(x, slice):
+        return ("S", x.start, x.stop, x.step)
+    return x
+
+
+def cse(program: Program) -> list[str]:
+    """Common subexpressions: a pure equation identical to an earlier one (same call, same
+    arguments) reuses its result. Never across an in-place write, which could change the inputs."""
+    seen: dict[Any, Eqn] = {}
+    mapping: dict[int, int] = {}
+    protected = _mutated_roots(program)
+    kept, removed = [], []
+    for e in program.eqns:
+        if mapping:
+            e.args = _substitute(e.args, mapping)
+            e.kwargs = {k: _substitute(v, mapping) for k, v in e.kwargs.items()}
+        if e.effect:
+            if e.kind != "guard":  # a guard only reads; anything else may write: forget what was seen
+                seen.clear()
+            kept.append(e)
+            continue
+        key = _key(e) if e.kind in ("prim", "numpy") and not protected.intersection(e.outs) else None
+        first = seen.get(key) if key is not None else None
+        if first is not None and len(first.outs) == len(e.outs):
+            mapping.update(zip(e.outs, first.outs))
+            removed.append(e.name)
+            continue
+        if key is not None:
+            seen[key] = e
+        kept.append(e)
+    program.eqns = kept
+    _rename_outputs(program, mapping)
+    return _summary("common subexpressions", removed)
+
+
+def _rename_outputs(program: Program, mapping: dict[int, int]) -> None:
+    if not mapping:
+        return
+    program.outputs = _substitute(program.outputs, mapping)
+    program.writes = [(slot, None if v is None else mapping.get(v, v)) for slot, v in program.writes]
+
+
+def fold_shapes(program: Program) -> list[str]:
+    """reshape(reshape(x)) -> reshape(x); a reshape to x's own shape and transpose(transpose(x)) with
+    the identity permutation -> x; transpose(transpose(x, a), b) -> transpose(x, a[b])."""
+    producer = {o: e for e in program.eqns for o in e.outs}
+    protected = _mutated_roots(program)
+    mapping: dict[int, int] = {}
+    removed = []
+    kept = []
+    for e in program.eqns:
+        if mapping:
+            e.args = _substitute(e.args, mapping)
+        if e.kind == "prim" and e.name in ("reshape", "transpose") and not protected.intersection(e.outs):
+            (src,) = e.args
+            src_eqn = producer.get(src.id)
+            if e.name == "reshape":
+                if program.avals[src.id][0] == tuple(e.kwargs["shape"]) and program.avals[src.id][1] == program.avals[e.outs[0]][1]:
+                    mapping[e.outs[0]] = src.id
+                    removed.append("reshape (identity)")
+                    continue
+                if src_eqn is not None and src_eqn.kind == "prim" and src_eqn.name == "reshape" and src.id not in protected:
+                    e.args = src_eqn.args
+                    removed.append("reshape (chain)")
+            else:
+                axes = tuple(e.kwargs["axes"])
+                if axes == tuple(range(len(axes))):
+                    mapping[e.outs[0]] = src.id
+                    removed.append("transpose (identity)")
+                    continue
+                if src_eqn is not None and src_eqn.kind == "prim" and src_eqn.name == "transpose" and src.id not in protected:
+                    inner = tuple(src_eqn.kwargs["axes"])
+                    combined = tuple(inner[a] for a in axes)
+                    e.args = src_eqn.args
+                    e.kwargs = dict(e.kwargs, axes=combined)
+                    removed.append("transpose (chain)")
+                    if combined == tuple(range(len(combined))):
+                        mapping[e.outs[0]] = src_eqn.args[0].id
+                        continue
+        kept.append(e)
+    program.eqns = kept
+    _rename_outputs(program, mapping)
+    # the chain's first link is now dead when nothing else read it: dce reports it
+    return _summary("shape folding", removed)
+
+
+def fold_constants(program: Program) -> list[str]:
+    """Evaluate now the pure equations whose inputs are all constants; their results become constants."""
+    protected = _mutated_roots(program)
+    mapping_values: dict[int, Any] = {}
+    kept, removed = [], []
+    for e in program.eqns:
+        if mapping_values:
+            e.args = _bind(e.args, mapping_values)
+            e.kwargs = {k: _bind(v, mapping_values) for k, v in e.kwargs.items()}
+        if (e.kind in ("prim", "numpy") and not e.effect and not any(True for _ in e.reads())
+                and not protected.intersection(e.outs) and e.outs):
+            result = e.fn(*e.args, **e.kwargs)
+            results = result if len(e.outs) > 1 else (result,)
+            for o, r in zip(e.outs, results):
+                if isinstance(r, np.ndarray):
+                    r.flags.writeable = False
+                mapping_values[o] = r
+            removed.append(e.name)
+            continue
+        kept.append(e)
+    program.eqns = kept
+    return _summary("constant folding", removed)
+
+
+def _bind(template: Any, values: dict[int, Any]) -> Any:
+    t = type(template)
+    if t is Var:
+        return values.get(template.id, template)
+    if t is tuple or t is list:
+        return t(_bind(x, values) for x in template)
+    return template
+
+
+# --- drawing ----------------------------------------------------------------------------------------
+def to_dot(program: Program, graph_class: Any = None, rankdir: str = "TB") -> Any:
+    """A graphviz.Digraph of the program: one box per equation, edges labelled with shape and dtype
+    (what `autograd.viz.draw(program)` returns). Colours: primitives grey, NumPy calls white, opaque
+    updates orange, random draws khaki, guards pink, inputs blue, outputs green."""
+    import graphviz
+
+    names = program.names()
+    dot = (graph_class or graphviz.Digraph)("program", graph_attr={"rankdir": rankdir},
+                                            node_attr={"fontname": "Helvetica", "fontsize": "10"})
+    made: dict[int, str] = {}
+    for v, label in list(program.inputs) + [(v, s.label) for v, s in program.reads]:
+        made[v] = f"in{v}"
+        dot.node(made[v], f"{label}\n{_aval(*program.avals[v][:2])}", shape="box", style="filled", fillcolor="lightblue")
+    for i, e in enumerate(program.eqns):
+        node = f"e{i}"
+        color = {"prim": "lightgrey", "numpy": "white", "opaque": "orange", "rng": "khaki", "guard": "pink"}[e.kind]
+        dot.node(node, e.name, shape="box", style="filled", fillcolor=color)
+        for v in e.reads():
+            if v in made:
+                dot.edge(made[v], node, label=_aval(*program.avals[v][:2]))
+        for o in e.outs:
+            made[o] = node
+    for v in program.output_vars():
+        if v in made:
+            dot.node(f"out{v}", names.get(v, f"v{v}"), shape="box", style="filled", fillcolor="darkolivegreen1")
+            dot.edge(made[v], f"out{v}")
+    return dot
