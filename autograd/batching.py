@@ -61,15 +61,10 @@ def _read_error(what: str, shape) -> TransformError:
         "outside vmap")
 
 
-class BatchTracer(Tracer):
-    """`value` holds the whole batch, with the batch axis at `bdim`."""
+class _PerExample:
+    """Shape and dtype of one example of a batched `value` whose batch axis is `bdim`."""
 
-    __slots__ = ("value", "bdim")
-
-    def __init__(self, trace: BatchTrace, value: Tensor, bdim: int) -> None:
-        self._init(trace)
-        self.value = value
-        self.bdim = bdim
+    __slots__ = ()
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -79,6 +74,18 @@ class BatchTracer(Tracer):
     @property
     def dtype(self) -> np.dtype:
         return self.value.dtype
+
+
+class BatchTracer(_PerExample, Tracer):
+    """`value` holds the whole batch, with the batch axis at `bdim`."""
+
+    __slots__ = ("value", "bdim")
+
+    def __init__(self, trace: BatchTrace, value: Tensor, bdim: int) -> None:
+        self._init(trace)
+        self.value = value
+        self.bdim = bdim
+
 
     @property
     def data(self) -> "BatchedArray":
@@ -109,7 +116,7 @@ class BatchTracer(Tracer):
         return f"BatchTracer(shape={self.shape}, batch axis {self.bdim} of {self.value!r})"
 
 
-class BatchedArray(Lifted, NDArrayOperatorsMixin):
+class BatchedArray(_PerExample, Lifted, NDArrayOperatorsMixin):
     """The `.data` of a batched tensor: per-example shape and dtype; NumPy ufuncs and reductions
     on it are batched; anything that needs one value (bool(), np.asarray) raises."""
 
@@ -120,14 +127,6 @@ class BatchedArray(Lifted, NDArrayOperatorsMixin):
         self.value = value
         self.bdim = bdim
 
-    @property
-    def shape(self) -> tuple[int, ...]:
-        s = self.value.shape
-        return s[:self.bdim] + s[self.bdim + 1:]
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self.value.dtype
 
     @property
     def ndim(self) -> int:

@@ -229,14 +229,15 @@ _MODIFIED_BY: dict[int, list] = {}
 
 _TOOL_DIRS = tuple(os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", d)) + os.sep
                    for d in ("autograd", "nn", "optim"))
+_SKIPPED = _TOOL_DIRS + (os.path.dirname(os.path.abspath(__import__("numpy").__file__)) + os.sep,)
 
 
 def user_frame(skip: int = 1) -> str | None:
-    """'file:line in function: code' of the innermost frame outside autograd, nn and optim."""
+    """'file:line in function: code' of the innermost frame outside autograd, nn, optim and NumPy."""
     frame = sys._getframe(skip)
     while frame is not None:
         filename = os.path.abspath(frame.f_code.co_filename)
-        if not filename.startswith(_TOOL_DIRS):
+        if not filename.startswith(_SKIPPED):
             import linecache
 
             code = linecache.getline(filename, frame.f_lineno).strip()

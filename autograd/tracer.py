@@ -9,31 +9,14 @@ never confuse their perturbations or batch axes.
 from __future__ import annotations
 
 import itertools
-import os
-import sys
 from typing import Any
 
 import numpy as np
 
 from .errors import TapegradError
-from .graph import _TOOL_DIRS, Node, _Mode
+from .graph import Node, _Mode, user_frame
 from .tensor import Tensor
 
-_SKIPPED = _TOOL_DIRS + (os.path.dirname(os.path.abspath(np.__file__)) + os.sep,)
-
-
-def user_frame() -> str | None:
-    """'file:line in function: code' of the innermost frame outside autograd, nn, optim and NumPy."""
-    import linecache
-
-    frame = sys._getframe(1)
-    while frame is not None:
-        filename = os.path.abspath(frame.f_code.co_filename)
-        if not filename.startswith(_SKIPPED):
-            code = linecache.getline(filename, frame.f_lineno).strip()
-            return f"{filename}:{frame.f_lineno} in {frame.f_code.co_name}: {code}"
-        frame = frame.f_back
-    return None
 
 _levels = itertools.count(1)
 
@@ -112,8 +95,6 @@ class Tracer(Tensor):
         return mul_p(self, 1)
 
     def astype(self, dtype) -> Tensor:
-        import numpy as np
-
         from .ops.shape import cast_p
 
         return self if np.dtype(dtype) == self.dtype else cast_p(self, dtype=np.dtype(dtype))
