@@ -68,18 +68,10 @@ class Graph:
     # --- names -------------------------------------------------------------------------------------
     def fresh(self, hint: str) -> str:
         """A value name not used yet, `hint` itself when free."""
-        name, k = hint, 1
-        while name in self._used:
-            name, k = f"{hint}_{k}", k + 1
-        self._used.add(name)
-        return name
+        return _unique(hint, self._used)
 
     def _node_name(self, hint: str) -> str:
-        name, k = hint, 1
-        while name in self._node_names:
-            name, k = f"{hint}_{k}", k + 1
-        self._node_names.add(name)
-        return name
+        return _unique(hint, self._node_names)
 
     def claim(self, name: str) -> None:
         if name in self._used:
@@ -189,3 +181,12 @@ class Graph:
                         seq[i] = name
         self._outputs.add(name)
         return True
+
+
+def _unique(hint: str, taken: set[str]) -> str:
+    """`hint`, or `hint_1`, `hint_2`, ... whichever is free first; claimed in `taken`."""
+    name, k = hint, 1
+    while name in taken:
+        name, k = f"{hint}_{k}", k + 1
+    taken.add(name)
+    return name
