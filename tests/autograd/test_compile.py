@@ -17,13 +17,16 @@ def _net(seed=0, dropout=0.0):
     return nn.Sequential(*layers, nn.Linear(5, 3, rng=seed + 2))
 
 
-def _step_for(model, opt):
+def _step_for(model, opt, after_backward=None, set_to_none=True):
+    """A training step; `after_backward(model)` (clipping) runs between backward and the update,
+    and its result, if any, is returned beside the loss."""
     def step(x, y):
-        opt.zero_grad()
+        opt.zero_grad(set_to_none=set_to_none)
         loss = nn.functional.cross_entropy(model(x), y)
         loss.backward()
+        extra = after_backward(model) if after_backward is not None else None
         opt.step()
-        return loss
+        return loss if extra is None else (loss, extra)
     return step
 
 
@@ -138,17 +141,10 @@ def test_gradient_clipping_by_value_and_bn_statistics_replay():
     model, model2 = _net(), _net()
     opt, opt2 = optim.SGD(model.parameters(), lr=0.5), optim.SGD(model2.parameters(), lr=0.5)
 
-    def step_for(m, o):
-        def step(x, y):
-            o.zero_grad()
-            loss = nn.functional.cross_entropy(m(x), y)
-            loss.backward()
-            optim.clip_grad_value_(m.parameters(), 0.01)
-            o.step()
-            return loss
-        return step
+    def clip(m):
+        optim.clip_grad_value_(m.parameters(), 0.01)
 
-    compiled, eager = ag.compile(step_for(model, opt)), step_for(model2, opt2)
+    compiled, eager = ag.compile(_step_for(model, opt, clip)), _step_for(model2, opt2, clip)
     for i in range(5):
         compiled(*_data(i))
         eager(*_data(i))
@@ -187,17 +183,10 @@ def test_clip_grad_norm_replays_as_one_equation():
     model, model2 = _net(), _net()
     opt, opt2 = optim.SGD(model.parameters(), lr=0.5), optim.SGD(model2.parameters(), lr=0.5)
 
-    def step_for(m, o):
-        def step(x, y):
-            o.zero_grad()
-            loss = nn.functional.cross_entropy(m(x), y)
-            loss.backward()
-            norm = optim.clip_grad_norm_(m.parameters(), 0.05)
-            o.step()
-            return loss, norm
-        return step
+    def clip(m):
+        return optim.clip_grad_norm_(m.parameters(), 0.05)
 
-    compiled, eager = ag.compile(step_for(model, opt)), step_for(model2, opt2)
+    compiled, eager = ag.compile(_step_for(model, opt, clip)), _step_for(model2, opt2, clip)
     for i in range(5):
         (_, got), (_, want) = compiled(*_data(i)), eager(*_data(i))
         assert got.data == want.data and got.data > 0.05  # the clip really scales
@@ -256,16 +245,9 @@ def test_other_optimizers_and_zeroing_in_place_replay(make_opt):
     model, model2 = _net(), _net()
     opt, opt2 = make_opt(model.parameters()), make_opt(model2.parameters())
 
-    def step_for(m, o):
-        def step(x, y):
-            o.zero_grad(set_to_none=False)  # gradients zeroed in place: fill(0), then accumulated
-            loss = nn.functional.cross_entropy(m(x), y)
-            loss.backward()
-            o.step()
-            return loss
-        return step
-
-    compiled, eager = ag.compile(step_for(model, opt)), step_for(model2, opt2)
+    # gradients zeroed in place: fill(0), then accumulated
+    compiled = ag.compile(_step_for(model, opt, set_to_none=False))
+    eager = _step_for(model2, opt2, set_to_none=False)
     for i in range(5):
         np.testing.assert_array_equal(compiled(*_data(i)).data, eager(*_data(i)).data)
     for k, v in _params(model2).items():
