@@ -238,6 +238,21 @@ def unregister(name: str) -> None:
     REGISTRY.pop(name, None)
 
 
+class temporary_primitive:
+    """`with temporary_primitive(name, forward, *vjps, **options) as prim:` registers a primitive for
+    the block only (a test of a deliberately wrong rule, say) and removes it afterwards."""
+
+    def __init__(self, name: str, forward: Callable[..., np.ndarray], *vjps: VJP | None, **options: Any) -> None:
+        self.args = (name, forward, *vjps)
+        self.options = options
+
+    def __enter__(self) -> Primitive:
+        return defprim(*self.args, **self.options)
+
+    def __exit__(self, *exc: Any) -> None:
+        unregister(self.args[0])
+
+
 def _forward_error(prim: Primitive, exc: Exception, arrays, params) -> TapegradError:
     shapes = ", ".join(fmt_shape(np.shape(a)) for a in arrays if isinstance(a, np.ndarray))
     message = str(exc).split("\n")[0]

@@ -62,3 +62,12 @@ def test_check_grads_property_passes_a_right_function():
 def test_check_grads_property_needs_a_strategy():
     with pytest.raises(ValueError, match="one Hypothesis strategy per argument"):
         check_grads_property(lambda t: t)
+
+
+def test_testing_page_error_text_is_what_check_grads_prints(wrong_copy):
+    from pathlib import Path
+
+    with pytest.raises(GradientCheckError) as info:
+        check_grads(lambda t: wrong_copy(t) * 2.0, np.random.default_rng(0).standard_normal((20, 20)), order=1)
+    page = " ".join((Path(__file__).resolve().parents[2] / "docs" / "testing.md").read_text().split())
+    assert " ".join(f"GradientCheckError: {info.value}".split()) in page

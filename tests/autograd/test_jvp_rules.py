@@ -5,7 +5,7 @@ import pytest
 import autograd as ag
 from autograd import func
 from autograd.batching import to_front
-from autograd.primitive import REGISTRY, defprim, unregister
+from autograd.primitive import REGISTRY, defprim, unregister, temporary_primitive
 from autograd.testing import check_transforms, missing_rules
 
 ALL = sorted(REGISTRY)
@@ -46,24 +46,19 @@ def test_declared_fallbacks_are_covered_and_correct():
 
 
 def test_a_wrong_jvp_rule_is_caught():
-    bad = defprim("user_bad_square", np.square, lambda g, ans, x: g * 2 * x,
-                  jvp=lambda ts, ans, x: ts[0] * x, batch=lambda args, dims: (bad(args[0]), dims[0]))
-    try:
+    with temporary_primitive("user_bad_square", np.square, lambda g, ans, x: g * 2 * x,
+                             jvp=lambda ts, ans, x: ts[0] * x, batch=lambda args, dims: (bad(args[0]), dims[0])) as bad:
         with pytest.raises(AssertionError, match="finite differences"):
             check_transforms("user_bad_square", max_examples=5)
-    finally:
-        unregister("user_bad_square")
 
 
 def test_a_wrong_batching_rule_is_caught():
-    bad = defprim("user_bad_batch_sum", lambda x: np.sum(x, axis=0), lambda g, ans, x: ag.broadcast_to(g, x.shape),
-                  jvp=lambda ts, ans, x: bad(ts[0]), batch=lambda args, dims: (bad(to_front(*args, *dims)), 0),
-                  examples=lambda draw, S: ((draw(S.tensors(shape=S.shapes(min_dims=2, max_dims=2, min_side=2))),), {}))
-    try:
+    with temporary_primitive(
+            "user_bad_batch_sum", lambda x: np.sum(x, axis=0), lambda g, ans, x: ag.broadcast_to(g, x.shape),
+            jvp=lambda ts, ans, x: bad(ts[0]), batch=lambda args, dims: (bad(to_front(*args, *dims)), 0),
+            examples=lambda draw, S: ((draw(S.tensors(shape=S.shapes(min_dims=2, max_dims=2, min_side=2))),), {})) as bad:
         with pytest.raises(AssertionError, match="vmap"):
             check_transforms("user_bad_batch_sum", max_examples=10)
-    finally:
-        unregister("user_bad_batch_sum")
 
 
 def test_double_vjp_fallback_agrees_with_the_rules():

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import autograd as ag
-from autograd.primitive import REGISTRY, defprim, unregister
+from autograd.primitive import REGISTRY, defprim, unregister, temporary_primitive
 from autograd.testing import GradientCheckError, check_primitive
 from autograd.testing.strategies import has_test_data
 
@@ -61,22 +61,16 @@ def test_user_primitive_gets_the_same_checks():
 
 
 def test_a_wrong_vjp_is_caught():
-    bad = defprim("user_bad_sin", np.sin, lambda g, ans, x: g * ag.sigmoid(x))  # not cos
-    try:
+    with temporary_primitive("user_bad_sin", np.sin, lambda g, ans, x: g * ag.sigmoid(x)):  # not cos
         with pytest.raises(GradientCheckError, match="argument 0"):
             check_primitive("user_bad_sin", max_examples=5)
-    finally:
-        unregister("user_bad_sin")
 
 
 def test_wrong_second_derivative_is_caught():
     # first derivative right (2x), but written with a constant so the second derivative is lost
-    sq = defprim("user_square_const", np.square, lambda g, ans, x: g * (2 * x.data))
-    try:
+    with temporary_primitive("user_square_const", np.square, lambda g, ans, x: g * (2 * x.data)):
         with pytest.raises(GradientCheckError, match="order 2"):
             check_primitive("user_square_const", max_examples=5)
-    finally:
-        unregister("user_square_const")
 
 
 def test_duplicate_registration_is_an_error():

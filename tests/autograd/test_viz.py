@@ -216,12 +216,18 @@ def test_fifty_layer_net_collapsed_by_depth_stays_readable():
 
 
 # --- backward graphs -----------------------------------------------------------------------------
-def test_backward_graph_marks_gradient_ops_and_links_them_to_forward_ops():
+def tanh_gradient():
+    """d/dw sum(tanh(x * w)) recorded with create_graph inside record_backward: (gw, x, w)."""
     x = ag.tensor(np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3), requires_grad=True)
     w = ag.tensor([1.0, -2.0, 3.0], requires_grad=True)
     y = (x * w).tanh().sum()
     with viz.record_backward():
         (gw,) = ag.grad(y, [w], create_graph=True)
+    return gw, x, w
+
+
+def test_backward_graph_marks_gradient_ops_and_links_them_to_forward_ops():
+    gw, x, w = tanh_gradient()
     nodes, edges, clusters = parse(viz.draw(gw, params={"x": x, "w": w}, backward=True).source)
     forward = {n for n, a in nodes.items() if a.get("fillcolor") == "lightgrey" and n.startswith("n")}
     grads = {n for n, a in nodes.items() if a.get("fillcolor") == "mistyrose" and n.startswith("n")}

@@ -11,16 +11,9 @@ import autograd as ag
 import nn
 from autograd import viz
 
-from .test_viz import label, parse
+from .test_viz import label, parse, tanh_gradient
 
 
-def tanh_gradient():
-    x = ag.tensor(np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3), requires_grad=True)
-    w = ag.tensor([1.0, -2.0, 3.0], requires_grad=True)
-    y = (x * w).tanh().sum()
-    with viz.record_backward():
-        (gw,) = ag.grad(y, [w], create_graph=True)
-    return gw, x, w
 
 
 def _rows(source: str) -> list[set[str]]:
