@@ -41,6 +41,7 @@ class Metric:
     scale: float = 1e3
     unit: str = "ms"
     timed: bool = True
+    label: str = ""  # the column's heading; default "key (unit)"
 
 
 # --- the child: one framework, one case, a fresh process -------------------------------------------
@@ -206,21 +207,27 @@ def run_parent(script: str, args, cases: list[str], metrics: Sequence[Metric | s
 
 
 def _print_case(label: str, results: dict[str, list[dict]], metrics: list[Metric], clock: str) -> Medians:
+    """One row per framework: each metric's median, then for each time its per-round ratios
+    torch / framework and their median."""
     print(f"\n{label}", flush=True)
-    medians: Medians = {f: {} for f in results}
-    for m in metrics:
-        key = m.key + ":cpu" if m.timed and clock == "cpu" else m.key
-        have = [f for f in results if results[f] and key in results[f][0]]
-        for f in have:
-            medians[f][m.key] = statistics.median(r[key] for r in results[f])
-        cells = "  ".join(f"{f} {medians[f][m.key] * m.scale:9.4g} {m.unit}" for f in have)
-        print(f"  {m.key:10s} {cells}", flush=True)
-        if not m.timed or "torch" not in have:
-            continue
-        for f in have:
-            if f == "torch":
+    keys = {m.key: m.key + ":cpu" if m.timed and clock == "cpu" else m.key for m in metrics}
+    medians: Medians = {f: {m.key: statistics.median(r[keys[m.key]] for r in rs) for m in metrics
+                            if keys[m.key] in rs[0]} for f, rs in results.items() if rs}
+    shown = [m for m in metrics if any(m.key in v for v in medians.values())]
+    ratios = [m for m in shown if m.timed and "torch" in medians]
+    width = max(len(f) for f in medians) + 2
+    heads = [m.label or f"{m.key} ({m.unit})" for m in shown]
+    cols = [max(len(h) + 3, 12) for h in heads]
+    head = "".join(f"{h:>{c}s}" for h, c in zip(heads, cols))
+    head += "".join(f"   torch/framework, {m.key}: rounds, median" for m in ratios)
+    print(f"  {'':{width}s}{head}", flush=True)
+    for f, med in medians.items():
+        row = "".join(f"{med[m.key] * m.scale:{c}.4g}" if m.key in med else f"{'-':>{c}s}" for m, c in zip(shown, cols))
+        for m in ratios:
+            if f == "torch" or m.key not in med:
                 continue
-            rounds = [t[key] / o[key] if o[key] else float("nan") for o, t in zip(results[f], results["torch"])]
-            print(f"    torch/{f:20s} rounds [{' '.join(f'{x:.2f}' for x in rounds)}]  "
-                  f"median {statistics.median(rounds):.2f}x", flush=True)
+            per_round = [t[keys[m.key]] / o[keys[m.key]] if o[keys[m.key]] else float("nan")
+                         for o, t in zip(results[f], results["torch"])]
+            row += f"   [{' '.join(f'{x:.2f}' for x in per_round)}] {statistics.median(per_round):.2f}x"
+        print(f"  {f:{width}s}{row}", flush=True)
     return medians
