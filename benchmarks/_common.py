@@ -214,7 +214,7 @@ def _print_case(label: str, results: dict[str, list[dict]], metrics: list[Metric
     medians: Medians = {f: {m.key: statistics.median(r[keys[m.key]] for r in rs) for m in metrics
                             if keys[m.key] in rs[0]} for f, rs in results.items() if rs}
     shown = [m for m in metrics if any(m.key in v for v in medians.values())]
-    ratios = [m for m in shown if m.timed and "torch" in medians]
+    ratios = [m for m in shown if m.timed and m.key in medians.get("torch", {})]
     width = max(len(f) for f in medians) + 2
     heads = [m.label or f"{m.key} ({m.unit})" for m in shown]
     cols = [max(len(h) + 3, 12) for h in heads]
