@@ -68,8 +68,8 @@ def torch_model(torch, name: str, side: int):
 
 
 def make_step(framework: str, case: str):
-    """(step: a no-argument callable doing one training step, torch module or None), for the
-    framework's child; imports only that framework."""
+    """(step: a no-argument callable doing one training step, the torch module or None, the
+    autograd.compile object or None), for the framework's child; imports only that framework."""
     import numpy as np
 
     name, batch, side, opt_name = ALL_CASES[case]
@@ -108,18 +108,21 @@ def make_step(framework: str, case: str):
         opt.step()
         return loss
 
-    run = ag.compile(step, state=[model, opt]) if framework == "compiled" else step
-    return (lambda: run(x, y)), torch
+    compiled = ag.compile(step, state=[model, opt]) if framework == "compiled" else None
+    run = compiled or step
+    return (lambda: run(x, y)), torch, compiled
 
 
 def child(framework: str, case: str, threads: int, min_time: float, profile: bool = False) -> None:
     if case == "sgemm":
         return C.sgemm_child(threads)
     framework = C.child_setup(threads, framework)
-    step, torch = make_step(framework, case)
+    step, torch, compiled = make_step(framework, case)
     info = C.pin_threads(threads, torch)
     # compiled: the first call traces, the second (gradients now present) traces again, then replays
     timing = C.timed({"step": step}, min_time, warmup=3)
+    if compiled is not None:
+        info["compiled_traces"] = compiled.traces  # 2 when every timed call replayed
     if profile and framework == "tapegrad":
         from autograd.profiler import profile as prof_ctx
 
@@ -132,7 +135,7 @@ def child(framework: str, case: str, threads: int, min_time: float, profile: boo
 
 def describe(case: str) -> str:
     name, batch, side, opt_name = ALL_CASES[case]
-    return f"{case}: {name}, batch {batch}, {side}x{side} input, {opt_name} (seconds per step; samples/s = batch / time)"
+    return f"{case}: {name}, batch {batch}, {side}x{side} input, {opt_name} (time per step; samples/s = batch / time)"
 
 
 def main() -> None:
