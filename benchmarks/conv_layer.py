@@ -37,7 +37,7 @@ LAYERS = {
 def child(framework: str, case: str, threads: int, min_time: float) -> None:
     if case == "sgemm":
         return C.sgemm_child(threads)
-    C.child_setup(threads)
+    framework = C.child_setup(threads, framework)
     import numpy as np
 
     label, xs, ws, pad, x_grad = LAYERS[case]
@@ -93,10 +93,11 @@ def child(framework: str, case: str, threads: int, min_time: float) -> None:
 
 
 def main() -> None:
-    args = C.parent_args(__doc__, default_rounds=2, default_threads=(1, 2)).parse_args()  # ~2 min
+    args = C.parent_args(__doc__, default_rounds=2, default_threads=(1, 2), frameworks=("tapegrad", "torch", "numpy"),
+                         default_frameworks=("tapegrad", "torch")).parse_args()  # ~2 min
     if args.framework:
-        return child(args.framework, args.case, args.threads[0], args.min_time)
-    cases = [args.case] if args.case else list(LAYERS)
+        return child(args.framework, args.case[0], args.threads[0], args.min_time)
+    cases = args.case or list(LAYERS)
     describe = lambda case: f"{case}: {LAYERS[case][0]}, input {LAYERS[case][1]}, weight {LAYERS[case][2]}"  # noqa: E731
     C.run_parent(__file__, args, cases, ["fwd", "fwd+bwd"], describe)
 

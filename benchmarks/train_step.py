@@ -1,16 +1,21 @@
 """Training throughput of the reference models (tapegrad/models.py): one optimizer step (forward,
-loss, backward, Adam), tapegrad against PyTorch eager, float32, train mode.
+cross-entropy, backward, optimizer step), float32, train mode: tapegrad eager, tapegrad compiled
+(`autograd.compile(step, state=[model, opt])`, replaying the traced step) and PyTorch eager.
 
-Each framework runs in its own fresh process per model and round (see _common.py): the PyTorch
-child never imports tapegrad (whose import tunes malloc) and the tapegrad child never imports
-torch. The parent prints per-round ratios tapegrad/PyTorch in samples per second and their median:
+Each framework runs in its own fresh process per case and round (see _common.py): the PyTorch
+child never imports tapegrad (whose import tunes malloc) and the tapegrad children never import
+torch. The parent prints each framework's median seconds per step and, for each tapegrad variant,
+the per-round ratios PyTorch time / its time (> 1: tapegrad faster) and their median:
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/train_step.py                # 1 and 2 threads
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/train_step.py --threads 2 --rounds 7 --log /tmp/steps.jsonl
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/train_step.py --threads 2 --rounds 5 --log /tmp/steps.jsonl
+    python benchmarks/train_step.py --case mlp-b10 digits --frameworks tapegrad compiled tapegrad-nomallopt torch
     python benchmarks/train_step.py --framework tapegrad --case escontrela --threads 1 --profile   # one child, by hand
 
-The PyTorch models are the same architectures written in torch.nn (their initial weights differ:
-the time of a step does not depend on them). Both see the same random batch every step.
+Cases: the MLP 784-30-10 (sigmoid hidden layer, logits, cross-entropy; tapegrad's `mlp-l2` without
+its L2) with SGD at batch 10 and 50; digits, escontrela and lenet-bn with Adam. The PyTorch models
+are the same architectures and optimizers written in torch (their initial weights differ: the time
+of a step does not depend on them). Every framework sees the same random batch every step.
 """
 from __future__ import annotations
 
@@ -20,16 +25,20 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
-# name -> (model in tapegrad.models.MODELS, batch, input side, extra cases are opt-in with --case)
+# name -> (model in tapegrad.models.MODELS, batch, input side, optimizer)
 CASES = {
-    "digits": ("digits", 32, 20),
-    "escontrela": ("escontrela", 32, 28),
-    "lenet-bn": ("lenet-bn", 128, 28),
+    "mlp-b10": ("mlp-l2", 10, 28, "sgd"),
+    "mlp-b50": ("mlp-l2", 50, 28, "sgd"),
+    "digits": ("digits", 32, 20, "adam"),
+    "escontrela": ("escontrela", 32, 28, "adam"),
+    "lenet-bn": ("lenet-bn", 128, 28, "adam"),
 }
-EXTRA = {
-    "nielsen-conv": ("nielsen-conv", 10, 28),
-    "mlp-l2": ("mlp-l2", 50, 28),
+EXTRA = {  # opt-in with --case
+    "nielsen-conv": ("nielsen-conv", 10, 28, "sgd"),
 }
+ALL_CASES = {**CASES, **EXTRA}
+LR = {"sgd": 0.1, "adam": 1e-3}
+FRAMEWORKS = ("tapegrad", "compiled", "torch")
 
 
 def torch_model(torch, name: str, side: int):
@@ -58,47 +67,62 @@ def torch_model(torch, name: str, side: int):
     raise KeyError(name)
 
 
-def child(framework: str, case: str, threads: int, min_time: float, profile: bool = False) -> None:
-    if case == "sgemm":
-        return C.sgemm_child(threads)
-    C.child_setup(threads)
+def make_step(framework: str, case: str):
+    """(step: a no-argument callable doing one training step, the torch module or None, the
+    autograd.compile object or None), for the framework's child; imports only that framework."""
     import numpy as np
 
-    name, batch, side = {**CASES, **EXTRA}[case]
+    name, batch, side, opt_name = ALL_CASES[case]
     rng = np.random.default_rng(0)
     xd = rng.random((batch, 1, side, side), dtype=np.float32)
     yd = rng.integers(0, 10, batch)
-    torch = None
-    if framework == "tapegrad":
+    if framework == "torch":
+        import torch
+
+        torch.manual_seed(0)
+        model = torch_model(torch, name, side)
+        kind = torch.optim.SGD if opt_name == "sgd" else torch.optim.Adam
+        opt = kind(model.parameters(), lr=LR[opt_name])
+        x, y = torch.tensor(xd), torch.tensor(yd)
+        loss_fn = torch.nn.functional.cross_entropy
+    elif framework in C.TAPEGRAD_FRAMEWORKS:
+        torch = None
         import autograd as ag
         import nn
         import optim
         from tapegrad.models import build_model
 
         model = build_model(name, (1, side, side))
-        opt = optim.Adam(model.parameters(), lr=1e-3)
+        kind = optim.SGD if opt_name == "sgd" else optim.Adam
+        opt = kind(model.parameters(), lr=LR[opt_name])
         x, y = ag.tensor(xd), ag.tensor(yd)
         loss_fn = nn.functional.cross_entropy
-    elif framework == "torch":
-        import torch
-
-        torch.manual_seed(0)
-        model = torch_model(torch, name, side)
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-        x, y = torch.tensor(xd), torch.tensor(yd)
-        loss_fn = torch.nn.functional.cross_entropy
     else:
-        raise SystemExit("train_step.py: the numpy child only measures the machine's sgemm (case 'sgemm')")
+        raise SystemExit(f"train_step.py: no framework {framework!r} (the numpy child only runs case 'sgemm')")
     model.train()
 
-    def step():
-        loss = loss_fn(model(x), y)
+    def step(x, y):
         opt.zero_grad()
+        loss = loss_fn(model(x), y)
         loss.backward()
         opt.step()
+        return loss
 
+    compiled = ag.compile(step, state=[model, opt]) if framework == "compiled" else None
+    run = compiled or step
+    return (lambda: run(x, y)), torch, compiled
+
+
+def child(framework: str, case: str, threads: int, min_time: float, profile: bool = False) -> None:
+    if case == "sgemm":
+        return C.sgemm_child(threads)
+    framework = C.child_setup(threads, framework)
+    step, torch, compiled = make_step(framework, case)
     info = C.pin_threads(threads, torch)
-    timing = C.timed({"step": step}, min_time)
+    # compiled: the first call traces, the second (gradients now present) traces again, then replays
+    timing = C.timed({"step": step}, min_time, warmup=3)
+    if compiled is not None:
+        info["compiled_traces"] = compiled.traces  # 2 when every timed call replayed
     if profile and framework == "tapegrad":
         from autograd.profiler import profile as prof_ctx
 
@@ -106,23 +130,22 @@ def child(framework: str, case: str, threads: int, min_time: float, profile: boo
             for _ in range(5):
                 step()
         print(prof.table(row_limit=12), file=sys.stderr)
-    C.child_report({**timing, "batch": batch, "info": info})
+    C.child_report({**timing, "batch": ALL_CASES[case][1], "info": info})
+
+
+def describe(case: str) -> str:
+    name, batch, side, opt_name = ALL_CASES[case]
+    return f"{case}: {name}, batch {batch}, {side}x{side} input, {opt_name} (time per step; samples/s = batch / time)"
 
 
 def main() -> None:
-    parser = C.parent_args(__doc__, default_rounds=3, default_threads=(1, 2))  # ~2 min on a quiet machine
+    parser = C.parent_args(__doc__, default_rounds=2, default_threads=(1, 2), frameworks=FRAMEWORKS,
+                           default_frameworks=FRAMEWORKS, default_min_time=0.3)  # ~3 min on a quiet machine
     parser.add_argument("--profile", action="store_true", help="child mode: print tapegrad's per-primitive times")
     args = parser.parse_args()
     if args.framework:
-        return child(args.framework, args.case, args.threads[0], args.min_time, args.profile)
-    cases = [args.case] if args.case else list(CASES)
-    everything = {**CASES, **EXTRA}
-
-    def describe(case: str) -> str:
-        name, batch, side = everything[case]
-        return f"{case}: batch {batch}, {side}x{side} input (seconds per step; samples/s = batch / time)"
-
-    C.run_parent(__file__, args, cases, ["step"], describe)
+        return child(args.framework, args.case[0], args.threads[0], args.min_time, args.profile)
+    C.run_parent(__file__, args, args.case or list(CASES), ["step"], describe)
 
 
 if __name__ == "__main__":
