@@ -139,11 +139,12 @@ def catch_sigint() -> Iterator[InterruptFlag]:
 
 # --- evaluation ----------------------------------------------------------------------------------
 def predict(model: nn.Module, images: np.ndarray, batch_size: int = EVAL_BATCH, *,
-            forward: Forward | None = None, eager: bool = False) -> np.ndarray:
+            forward: Forward | None = None, eager: bool = False,
+            note: Callable[[str], Any] | None = None) -> np.ndarray:
     """Class predictions (argmax of the outputs) in eval mode, without recording a graph. `forward`
     (a `Forward` of this model) keeps its compiled programs from call to call; without it one is
-    made for this call (compiled unless `eager`)."""
-    forward = forward if forward is not None else Forward(model, eager=eager)
+    made for this call (compiled unless `eager`; `note` as in `fit`)."""
+    forward = forward if forward is not None else Forward(model, eager=eager, note=note)
     preds = [forward(images[i:i + batch_size]).argmax(axis=1) for i in range(0, len(images), batch_size)]
     return np.concatenate(preds) if preds else np.zeros(0, dtype=np.int64)
 

@@ -11,7 +11,7 @@ from tapegrad import train as train_module
 from tapegrad.data import ArrayDataset, DataLoader, synthetic_digits
 from tapegrad.models import LOSSES, MODELS, build_model, weight_decay_for
 from tapegrad.steps import Forward, TrainStep
-from tapegrad.train import fit, predict, rng_states
+from tapegrad.train import TrainingDiverged, fit, predict, rng_states
 
 
 def _parts(name, size=16, n=40, seed=0):
@@ -69,3 +69,85 @@ def test_every_model_trains_the_same_compiled_and_eager(name, monkeypatch):
     for k in a:
         np.testing.assert_allclose(a[k], b[k], rtol=1e-6, atol=1e-7, err_msg=k)
     assert rng_states(compiled) == rng_states(eager)  # dropout drew as often
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_a_divergence_found_by_a_replay_guard_is_reported_as_in_eager_mode(monkeypatch):
+    """escontrela at lr 1e10 gets non-finite logits on step 3, a replayed step: log_softmax's guard
+    fails half-way; the step rerun eagerly gives the non-finite loss, reported at the same step."""
+    guards = []
+    real = TrainStep.after_failed_guard
+    monkeypatch.setattr(TrainStep, "after_failed_guard", lambda self, exc, arrays: guards.append(exc) or
+                        real(self, exc, arrays))
+    messages = []
+    for eager in (False, True):
+        images, labels = synthetic_digits(160, seed=0)
+        model = build_model("escontrela", (1, 20, 20))
+        loader = DataLoader(ArrayDataset(images, labels), batch_size=16)
+        with pytest.raises(TrainingDiverged) as info, np.errstate(all="ignore"):
+            fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=1e10), loader, None, 5, eager=eager)
+        messages.append(str(info.value))
+    assert len(guards) == 1 and "functional.py" in str(guards[0])
+    assert messages[0] == messages[1] and "epoch 1, step 3;" in messages[0]
+
+
+def test_a_failed_guard_with_a_finite_eager_loss_raises(monkeypatch):
+    images, labels = synthetic_digits(16, seed=0)
+    model = build_model("digits", (1, 20, 20))
+    step = TrainStep(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters()))
+
+    def replay(*args):
+        raise ag.TraceError("replay: a value read back by bool() at x.py:1 was True when the step was traced")
+
+    monkeypatch.setattr(step, "_will_trace", lambda args: False)
+    step.compiled = replay
+    with pytest.raises(RuntimeError, match=r"no longer applies \(replay: a value .*rerun with --eager"):
+        step(images, labels)
+
+
+def _failing_compile(monkeypatch):
+    """autograd.compile whose traces run the whole function (changing every state: parameters,
+    moments, statistics, generators) and then fail, as a model reading a value back would."""
+    real = ag.compile
+
+    def compile(fn, **options):
+        def run_then_fail(*args):
+            fn(*args)
+            raise ag.TraceError("trace: bool() reads a traced value (shape ()) back into Python at model.py:7")
+        return real(run_then_fail, **options)
+
+    monkeypatch.setattr(ag, "compile", compile)
+
+
+def test_a_model_that_cannot_be_traced_runs_eagerly_from_the_state_before_the_trace(monkeypatch):
+    eager_model, loss_fn, opt, sched, loader, test, recipe = _parts("lenet-bn")
+    fit(eager_model, loss_fn, opt, loader, test, 2, scheduler=sched, eager=True)
+    _failing_compile(monkeypatch)
+    notes = []
+    model, loss_fn, opt, sched, loader, test, recipe = _parts("lenet-bn")
+    result = fit(model, loss_fn, opt, loader, test, 2, scheduler=sched, note=notes.append)
+    assert notes == [
+        "cannot compile the training step of LeNetBN (trace: bool() reads a traced value (shape ()) back into Python "
+        "at model.py:7); running eager training steps instead",
+        "cannot compile the evaluation forward of LeNetBN (trace: bool() reads a traced value (shape ()) back into "
+        "Python at model.py:7); running eager evaluation forwards instead"]
+    a, b = model.state_dict(), eager_model.state_dict()
+    assert all(np.array_equal(a[k], b[k]) for k in a)  # the failed trace's step was undone, then run once
+    assert rng_states(model) == rng_states(eager_model)
+    assert len(result.progress.history) == 2
+
+
+def test_compiled_predictions_equal_eager_ones_and_keep_the_mode():
+    images, _ = synthetic_digits(2500, seed=0)
+    model = build_model("lenet-bn", (1, 20, 20))
+    model.train()
+    forward = Forward(model)
+    preds = predict(model, images, batch_size=1000, forward=forward)
+    again = predict(model, images, batch_size=1000, forward=forward)
+    assert forward.compiled.traces == 2 and _replays(forward) == 4  # 1000 and 500 images; the second call replays
+    assert model.training and np.array_equal(preds, again)
+    assert np.array_equal(preds, predict(model, images, batch_size=1000, eager=True))
+    model.eval()
+    with ag.no_grad():
+        want = model(ag.tensor(images[:1000])).data
+    np.testing.assert_allclose(forward(images[:1000]), want, rtol=1e-6, atol=1e-6)
