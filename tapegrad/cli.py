@@ -522,7 +522,7 @@ def _train_run(cfg: dict, rc: RunConfig, run_dir: Path, data: Data, resume: bool
     except OSError as exc:
         raise UserError(f"could not write to {short(run_dir)}: {exc.strerror or exc} "
                         f"({getattr(exc, 'filename', '')}); the last checkpoint written is intact") from None
-    preds = predict(model, test_ds.images, eager=rc.eager, note=_note)
+    preds = predict(model, test_ds.images, forward=result.forward)
     correct, total = int(np.sum(preds == test_ds.labels)), len(test_ds)
     _report_test_set(test_ds.labels, preds, classes, run_dir / "confusion.png", f"{cfg['model']}: test set")
     if result.stopped_early:

@@ -106,6 +106,7 @@ class FitResult:
     progress: Progress
     interrupted: bool = False
     stopped_early: bool = False
+    forward: Forward | None = None  # the run's test-set forward, programs traced: reuse it for more predictions
 
 
 # --- Ctrl-C --------------------------------------------------------------------------------------
@@ -257,7 +258,7 @@ def fit(
             if bar is not None:
                 bar.close()
         if stopped:
-            return FitResult(state, interrupted=True)
+            return FitResult(state, interrupted=True, forward=forward)
         if scheduler is not None:
             scheduler.step()
         test_acc = accuracy(model, *test_data, forward=forward) if test_data is not None else float("nan")
@@ -275,8 +276,9 @@ def fit(
         if on_epoch is not None:
             on_epoch(row, state)
         if interrupt is not None and interrupt.requested:
-            return FitResult(state, interrupted=True, stopped_early=bool(early_stop and early_stop.stopped))
-    return FitResult(state, stopped_early=bool(early_stop is not None and early_stop.stopped))
+            return FitResult(state, interrupted=True, stopped_early=bool(early_stop and early_stop.stopped),
+                             forward=forward)
+    return FitResult(state, stopped_early=bool(early_stop is not None and early_stop.stopped), forward=forward)
 
 
 class ProgressLog:
