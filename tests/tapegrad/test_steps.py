@@ -138,16 +138,16 @@ def test_a_model_that_cannot_be_traced_runs_eagerly_from_the_state_before_the_tr
 
 
 def test_compiled_predictions_equal_eager_ones_and_keep_the_mode():
-    images, _ = synthetic_digits(2500, seed=0)
+    images, _ = synthetic_digits(250, seed=0)
     model = build_model("lenet-bn", (1, 20, 20))
     model.train()
     forward = Forward(model)
-    preds = predict(model, images, batch_size=1000, forward=forward)
-    again = predict(model, images, batch_size=1000, forward=forward)
-    assert forward.compiled.traces == 2 and _replays(forward) == 4  # 1000 and 500 images; the second call replays
+    preds = predict(model, images, batch_size=100, forward=forward)
+    again = predict(model, images, batch_size=100, forward=forward)
+    assert forward.compiled.traces == 2 and _replays(forward) == 4  # 100 and 50 images; the second call replays
     assert model.training and np.array_equal(preds, again)
-    assert np.array_equal(preds, predict(model, images, batch_size=1000, eager=True))
+    assert np.array_equal(preds, predict(model, images, batch_size=100, eager=True))
     model.eval()
     with ag.no_grad():
-        want = model(ag.tensor(images[:1000])).data
-    np.testing.assert_allclose(forward(images[:1000]), want, rtol=1e-6, atol=1e-6)
+        want = model(ag.tensor(images[:100])).data
+    np.testing.assert_allclose(forward(images[:100]), want, rtol=1e-6, atol=1e-6)
