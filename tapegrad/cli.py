@@ -390,6 +390,10 @@ def _check_labels(ds: Any, cfg: dict, what: str) -> None:
                         f"(0..{cfg['num_classes'] - 1})")
 
 
+def _note(text: str) -> None:
+    print(f"note: {text}", flush=True)
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
@@ -406,7 +410,7 @@ def run(rc: RunConfig) -> int:
         rc = rc.with_saved(saved, run_dir / "config.json")
         with RunLock(run_dir, "wait for it to finish"):
             data = load_data(rc.dataset, rc.data_dir, rc.limit_train, rc.limit_test)
-            cfg = dict(saved, epochs=rc.epochs)
+            cfg = dict(saved, epochs=rc.epochs, eager=rc.eager)
             _check_same_data(cfg, data, run_dir)
             return _train_run(cfg, rc, run_dir, data, resume=True)
     data = load_data(rc.dataset, rc.data_dir, rc.limit_train, rc.limit_test)
@@ -475,8 +479,8 @@ def _train_run(cfg: dict, rc: RunConfig, run_dir: Path, data: Data, resume: bool
     where = f"resuming {run_dir} at epoch {progress.epoch + 1}, step {progress.step}" if resume else \
         f"run directory {run_dir}"
     print(f"training {cfg['model']} on {cfg['dataset']} ({len(train_ds)} train / {len(test_ds)} test, "
-          f"{cfg['optimizer']} lr {cfg['lr']}, batch {cfg['batch_size']}, up to {_plural(cfg['epochs'], 'epoch')}); "
-          f"{where}", flush=True)
+          f"{cfg['optimizer']} lr {cfg['lr']}, batch {cfg['batch_size']}, up to {_plural(cfg['epochs'], 'epoch')}, "
+          f"{'eager' if rc.eager else 'compiled'} steps); {where}", flush=True)
     for note in data.notes:
         print(f"note: {note}", flush=True)
 
@@ -506,7 +510,7 @@ def _train_run(cfg: dict, rc: RunConfig, run_dir: Path, data: Data, resume: bool
             result = fit(model, LOSSES[cfg["loss"]](), optimizer, loader, (test_ds.images, test_ds.labels),
                          cfg["epochs"], clip_value=cfg["clip_value"], clip_norm=cfg["clip_norm"], scheduler=scheduler,
                          early_stop=early, on_epoch=on_epoch, progress=progress, interrupt=flag, show_progress=show,
-                         on_step=on_step)
+                         on_step=on_step, eager=rc.eager, note=_note)
             if result.interrupted:
                 save(result.progress)
                 print(f"interrupted: checkpoint saved to {checkpoint_path} (epoch {result.progress.epoch + 1}, "
@@ -518,7 +522,7 @@ def _train_run(cfg: dict, rc: RunConfig, run_dir: Path, data: Data, resume: bool
     except OSError as exc:
         raise UserError(f"could not write to {short(run_dir)}: {exc.strerror or exc} "
                         f"({getattr(exc, 'filename', '')}); the last checkpoint written is intact") from None
-    preds = predict(model, test_ds.images)
+    preds = predict(model, test_ds.images, forward=result.forward)
     correct, total = int(np.sum(preds == test_ds.labels)), len(test_ds)
     _report_test_set(test_ds.labels, preds, classes, run_dir / "confusion.png", f"{cfg['model']}: test set")
     if result.stopped_early:
@@ -574,7 +578,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     cfg, model = load_run(Path(args.run_dir))
     test = _test_set(cfg, args)
-    preds = predict(model, test.images)
+    preds = predict(model, test.images, eager=args.eager or cfg.get("eager") is True, note=_note)
     correct, total = int(np.sum(preds == test.labels)), len(test)
     print(f"accuracy {100 * correct / max(total, 1):.2f}% ({correct}/{total}) on {args.dataset or cfg['dataset']} test")
     _report_test_set(test.labels, preds, cfg["class_names"], None)
@@ -588,7 +592,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     cfg, model = load_run(Path(args.run_dir))
     test = _test_set(cfg, args)
     n = min(args.n, len(test))
-    preds = predict(model, test.images[:n])
+    preds = predict(model, test.images[:n], eager=args.eager or cfg.get("eager") is True, note=_note)
     names = cfg["class_names"]
     word = "digit" if (args.dataset or cfg["dataset"]) in DIGIT_DATASETS else "class"
     for i in range(n):
@@ -675,6 +679,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      "(default: runs/<model>-<timestamp>)")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue the run saved in RUN_DIR")
     train.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
+    train.add_argument("--eager", action="store_true",
+                       help="run every step eagerly instead of compiling it (autograd.compile); same results")
     train.set_defaults(func=cmd_train)
 
     for name, func, help_text in (("eval", cmd_eval, "accuracy, per-class recall and confusion matrix of a run"),
@@ -684,6 +690,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--dataset", help="evaluate on another dataset's test split (same image size)")
         p.add_argument("--data-dir")
         p.add_argument("--limit-test", type=int, metavar="N")
+        p.add_argument("--eager", action="store_true", help="an eager forward instead of a compiled one")
         if name == "predict":
             p.add_argument("-n", type=int, default=10, help="number of samples (default: 10)")
         p.set_defaults(func=func)

@@ -144,6 +144,7 @@ class RunConfig:
     resume: str | None = None  # the run directory to continue
     extend_to: int | None = None  # with resume: the new total of epochs (--epochs), else the saved one
     progress: bool = True
+    eager: bool = False  # eager steps instead of compiled ones (config.json "eager"; --eager on resume too)
 
     def __post_init__(self) -> None:
         from tapegrad.models import MODELS
@@ -173,14 +174,15 @@ class RunConfig:
             if name in NUMBERS:
                 check_number(name, value)
         progress = not getattr(args, "no_progress", False)
+        eager = bool(getattr(args, "eager", False))
         if args.resume is not None:
             extra = [flag(n) for n, v in given.items() if v is not None and n not in RESUMABLE_OVERRIDES]
             if extra:
-                raise UserError(f"--resume continues a run with its saved settings; only --epochs and "
+                raise UserError(f"--resume continues a run with its saved settings; only --epochs, --eager and "
                                 f"--no-progress may be given with it (got {', '.join(extra)})")
             if not args.resume:
                 raise UserError("--resume needs a run directory")
-            return cls(resume=args.resume, extend_to=args.epochs, progress=progress)
+            return cls(resume=args.resume, extend_to=args.epochs, progress=progress, eager=eager)
         model = args.model or "digits"
         if model not in MODELS:
             raise UserError(f"unknown model {model!r} (choose from {', '.join(MODELS)})")
@@ -193,10 +195,12 @@ class RunConfig:
                    batch_size=pick("batch_size"), optimizer=pick("optimizer"), lr=pick("lr"),
                    weight_decay=given["weight_decay"], clip_value=pick("clip_value"), clip_norm=pick("clip_norm"),
                    early_stop_loss=pick("early_stop_loss"), seed=0 if args.seed is None else args.seed,
-                   limit_train=args.limit_train, limit_test=args.limit_test, out=args.out, progress=progress)
+                   limit_train=args.limit_train, limit_test=args.limit_test, out=args.out, progress=progress,
+                   eager=eager)
 
     def with_saved(self, saved: Mapping[str, Any], where: Path) -> "RunConfig":
-        """This resume request completed from the run's config.json (checked by `check_saved`)."""
+        """This resume request completed from the run's config.json (checked by `check_saved`): the
+        saved step mode, or eager if --eager is given now (a config.json without "eager" is compiled)."""
         check_saved(saved, where)
         return replace(self, model=saved["model"], dataset=saved["dataset"], data_dir=saved["data_dir"],
                        epochs=self.extend_to if self.extend_to is not None else saved["epochs"],
@@ -204,7 +208,8 @@ class RunConfig:
                        optimizer=saved["optimizer"], lr=saved["lr"], weight_decay=saved["weight_decay"],
                        clip_value=saved["clip_value"], clip_norm=saved["clip_norm"],
                        early_stop_loss=saved["early_stop_loss"], seed=saved["seed"],
-                       limit_train=saved["limit_train"], limit_test=saved["limit_test"])
+                       limit_train=saved["limit_train"], limit_test=saved["limit_test"],
+                       eager=self.eager or saved.get("eager") is True)
 
     # -- config.json --
     def record(self, n_train: int, n_test: int, input_shape: tuple, classes: list[str],
@@ -223,7 +228,7 @@ class RunConfig:
             "betas": list(recipe.betas), "l2": recipe.l2 if self.weight_decay is None else None,
             "weight_decay": wd, "clip_value": self.clip_value, "clip_norm": self.clip_norm,
             "early_stop_loss": self.early_stop_loss, "loss": recipe.loss, "scheduler": recipe.scheduler,
-            "seed": self.seed, "data_notes": list(notes), "tapegrad_version": __version__,
+            "seed": self.seed, "data_notes": list(notes), "tapegrad_version": __version__, "eager": self.eager,
         }
 
 
@@ -250,6 +255,8 @@ def check_saved(saved: Any, where: Path) -> None:
         raise UserError(f"{where}: 'input_shape' must be [C, H, W] of positive integers, got {shape!r}")
     if not (isinstance(classes, list) and len(classes) == saved["num_classes"]):
         raise UserError(f"{where}: 'class_names' must list {saved['num_classes']} names, got {classes!r}")
+    if not isinstance(saved.get("eager", False), bool):
+        raise UserError(f"{where}: 'eager' must be true or false, got {saved['eager']!r}")
     if saved["optimizer"] not in OPTIMIZERS or saved["loss"] not in LOSSES:
         raise UserError(f"{where}: unknown optimizer or loss ({saved['optimizer']!r}, {saved['loss']!r})")
     betas = saved["betas"]

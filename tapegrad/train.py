@@ -22,10 +22,11 @@ from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
-import autograd as ag
 import nn
 import optim
 from tapegrad.data import DataLoader
+from tapegrad.generators import rng_states, set_rng_states
+from tapegrad.steps import Forward, TrainStep
 
 EVAL_BATCH = 1000
 
@@ -105,6 +106,7 @@ class FitResult:
     progress: Progress
     interrupted: bool = False
     stopped_early: bool = False
+    forward: Forward | None = None  # the run's test-set forward, programs traced: reuse it for more predictions
 
 
 # --- Ctrl-C --------------------------------------------------------------------------------------
@@ -137,21 +139,19 @@ def catch_sigint() -> Iterator[InterruptFlag]:
 
 
 # --- evaluation ----------------------------------------------------------------------------------
-def predict(model: nn.Module, images: np.ndarray, batch_size: int = EVAL_BATCH) -> np.ndarray:
-    """Class predictions (argmax of the outputs) in eval mode, without recording a graph."""
-    was_training = model.training
-    model.eval()
-    try:
-        with ag.no_grad():
-            preds = [model(ag.tensor(np.asarray(images[i:i + batch_size], dtype=np.float32))).data.argmax(axis=1)
-                     for i in range(0, len(images), batch_size)]
-    finally:
-        model.train(was_training)
+def predict(model: nn.Module, images: np.ndarray, batch_size: int = EVAL_BATCH, *,
+            forward: Forward | None = None, eager: bool = False,
+            note: Callable[[str], Any] | None = None) -> np.ndarray:
+    """Class predictions (argmax of the outputs) in eval mode, without recording a graph. `forward`
+    (a `Forward` of this model) keeps its compiled programs from call to call; without it one is
+    made for this call (compiled unless `eager`; `note` as in `fit`)."""
+    forward = forward if forward is not None else Forward(model, eager=eager, note=note)
+    preds = [forward(images[i:i + batch_size]).argmax(axis=1) for i in range(0, len(images), batch_size)]
     return np.concatenate(preds) if preds else np.zeros(0, dtype=np.int64)
 
 
-def accuracy(model: nn.Module, images: np.ndarray, labels: np.ndarray) -> float:
-    return float(np.mean(predict(model, images) == labels)) if len(labels) else float("nan")
+def accuracy(model: nn.Module, images: np.ndarray, labels: np.ndarray, *, forward: Forward | None = None) -> float:
+    return float(np.mean(predict(model, images, forward=forward) == labels)) if len(labels) else float("nan")
 
 
 # --- the loop ------------------------------------------------------------------------------------
@@ -170,27 +170,20 @@ StepHook = Callable[["Progress", float], Optional[bool]]
 def train_epoch(model: nn.Module, loss_fn: Callable[[Any, np.ndarray], Any], optimizer: optim.Optimizer,
                 train_loader: DataLoader, state: Progress, *, clip_value: float | None = None,
                 clip_norm: float | None = None, early_stop: EarlyStopping | None = None,
-                on_step: StepHook | None = None) -> bool:
+                on_step: StepHook | None = None, step: TrainStep | None = None) -> bool:
     """The optimizer steps of epoch `state.epoch`, from step `state.step` on (a resumed epoch skips
     the batches it trained on). After every step `on_step(state, loss)` runs (progress, Ctrl-C);
     it returns True to stop the epoch there. Returns True when it was stopped so, False when the
-    epoch ended or early stopping fired (`early_stop.stopped`)."""
-    params = [p for group in optimizer.param_groups for p in group["params"]]
+    epoch ended or early stopping fired (`early_stop.stopped`). `step` is the run's `TrainStep`
+    (its compiled programs serve every epoch); without it a compiled one is made for this epoch."""
+    if step is None:
+        step = TrainStep(model, loss_fn, optimizer, clip_value=clip_value, clip_norm=clip_norm)
     epoch_start = time.perf_counter() - state.seconds
     for index, (images, labels) in enumerate(train_loader):
         if index < state.step:  # resuming mid-epoch: these batches were trained on already
             continue
         t0 = time.perf_counter()
-        out = model(ag.tensor(images))
-        loss = loss_fn(out, labels)
-        optimizer.zero_grad()
-        loss.backward()
-        if clip_value is not None:
-            optim.clip_grad_value_(params, clip_value)
-        if clip_norm is not None:
-            optim.clip_grad_norm_(params, clip_norm)
-        optimizer.step()
-        value = float(loss.item())
+        value, logits = step(images, labels)
         if not math.isfinite(value):
             raise TrainingDiverged(
                 f"the training loss became {value} at epoch {state.epoch + 1}, step {state.step + 1}; "
@@ -199,7 +192,7 @@ def train_epoch(model: nn.Module, loss_fn: Callable[[Any, np.ndarray], Any], opt
         n = len(labels)
         state.step += 1
         state.loss_sum += value * n
-        state.correct += int(np.sum(out.data.argmax(axis=1) == labels))
+        state.correct += int(np.sum(logits.argmax(axis=1) == labels))
         state.seen += n
         state.train_seconds += time.perf_counter() - t0
         state.seconds = time.perf_counter() - epoch_start
@@ -227,6 +220,8 @@ def fit(
     interrupt: InterruptFlag | None = None,
     show_progress: bool = False,
     on_step: StepHook | None = None,
+    eager: bool = False,
+    note: Callable[[str], Any] | None = None,
 ) -> FitResult:
     """Train `model` until `epochs` epochs are done, early stopping fires, or a stop is requested.
 
@@ -236,8 +231,12 @@ def fit(
     advanced to the next epoch (the moment to write a checkpoint). `on_step(progress, loss)` runs
     after every step and returns True to stop (as Ctrl-C does); `interrupt` is a flag read after
     every step and every epoch, and `show_progress` draws a tqdm bar (both are on_step hooks).
+    Steps and the test-set forward are compiled (`tapegrad.steps`) unless `eager`; `note(text)` is
+    told when a model cannot be compiled and runs eagerly instead (default: a RuntimeWarning).
     """
     state = progress if progress is not None else Progress()
+    step = TrainStep(model, loss_fn, optimizer, clip_value=clip_value, clip_norm=clip_norm, eager=eager, note=note)
+    forward = Forward(model, eager=eager, note=note)
     model.train()
     while state.epoch < epochs and not (early_stop is not None and early_stop.stopped):
         bar = _bar(len(train_loader), state.step, f"epoch {state.epoch + 1}/{epochs}", show_progress)
@@ -254,15 +253,15 @@ def fit(
 
         try:
             stopped = train_epoch(model, loss_fn, optimizer, train_loader, state, clip_value=clip_value,
-                                  clip_norm=clip_norm, early_stop=early_stop, on_step=hook)
+                                  clip_norm=clip_norm, early_stop=early_stop, on_step=hook, step=step)
         finally:
             if bar is not None:
                 bar.close()
         if stopped:
-            return FitResult(state, interrupted=True)
+            return FitResult(state, interrupted=True, forward=forward)
         if scheduler is not None:
             scheduler.step()
-        test_acc = accuracy(model, *test_data) if test_data is not None else float("nan")
+        test_acc = accuracy(model, *test_data, forward=forward) if test_data is not None else float("nan")
         row = {
             "epoch": float(state.epoch + 1),
             "loss": state.loss_sum / max(state.seen, 1),
@@ -277,8 +276,9 @@ def fit(
         if on_epoch is not None:
             on_epoch(row, state)
         if interrupt is not None and interrupt.requested:
-            return FitResult(state, interrupted=True, stopped_early=bool(early_stop and early_stop.stopped))
-    return FitResult(state, stopped_early=bool(early_stop is not None and early_stop.stopped))
+            return FitResult(state, interrupted=True, stopped_early=bool(early_stop and early_stop.stopped),
+                             forward=forward)
+    return FitResult(state, stopped_early=bool(early_stop is not None and early_stop.stopped), forward=forward)
 
 
 class ProgressLog:
@@ -329,29 +329,6 @@ def format_epoch(row: dict[str, float], epochs: int) -> str:
 
 
 # --- checkpoints ---------------------------------------------------------------------------------
-def _generators(model: nn.Module) -> dict[str, np.random.Generator]:
-    """Every numpy Generator a module keeps as `.rng` (Dropout), plus nn.init's default generator."""
-    found = {"nn.init": nn.init.default_generator()}
-    for name, module in model.named_modules():
-        rng = getattr(module, "rng", None)
-        if isinstance(rng, np.random.Generator):
-            found[f"module:{name}"] = rng
-    return found
-
-
-def rng_states(model: nn.Module) -> dict[str, dict[str, Any]]:
-    """`bit_generator.state` of every generator the model draws from (JSON-able dicts)."""
-    return {name: g.bit_generator.state for name, g in _generators(model).items()}
-
-
-def set_rng_states(model: nn.Module, states: dict[str, dict[str, Any]]) -> None:
-    generators = _generators(model)
-    for name, state in states.items():
-        if name not in generators:
-            raise KeyError(f"checkpoint has an RNG state for {name!r}, which this model does not have")
-        generators[name].bit_generator.state = state
-
-
 def checkpoint_state(model: nn.Module, optimizer: optim.Optimizer, scheduler: Any, loader: DataLoader,
                      early_stop: EarlyStopping | None, progress: Progress) -> dict[str, Any]:
     """The checkpoint as a nested dict for `nn.save`.

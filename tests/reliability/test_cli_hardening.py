@@ -105,7 +105,7 @@ CASES = [
     ("resume negative epochs", ["train", "--resume", "{tmp}/nowhere", "--epochs", "-2"],
      "--epochs must be an integer in 1..100000, got -2"),
     ("resume with recipe flags", ["train", "--resume", "{tmp}/nowhere", "--lr", "0.1"],
-     "--resume continues a run with its saved settings; only --epochs and --no-progress may be given with it "
+     "--resume continues a run with its saved settings; only --epochs, --eager and --no-progress may be given with it "
      "(got --lr)"),
     ("unknown command", ["fit"], "argument {train,eval,predict,graph,export}: invalid choice: 'fit' (choose from 'train', "
                                  "'eval', 'predict', 'graph', 'export') (see `tapegrad --help`)"),
@@ -352,7 +352,7 @@ def test_data_notes_are_printed_and_stored(tmp_path, monkeypatch, capsys):
     run = tmp_path / "run"
     assert main(["train", *TINY, "--dataset", str(_npz(tmp_path / "d.npz")), "--out", str(run)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("training mlp-l2 on") and "up to 1 epoch)" in lines[0]
+    assert lines[0].startswith("training mlp-l2 on") and "up to 1 epoch, compiled steps)" in lines[0]
     notes = [line for line in lines[1:] if line.startswith("note: ")]
     assert f"note: {said}" in notes and lines[1:1 + len(notes)] == notes  # right after the start line
     assert said in json.loads((run / "config.json").read_text())["data_notes"]

@@ -21,7 +21,7 @@ MNIST_DIR = Path(os.environ.get("TAPEGRAD_MNIST_DIR", REPO.parent / "shared" / "
 TINY = ["--limit-train", "96", "--limit-test", "40", "--no-progress"]
 CONFIG_KEYS = {"model", "dataset", "data_dir", "limit_train", "limit_test", "n_train", "n_test", "input_shape", "num_classes",
                "class_names", "epochs", "batch_size", "optimizer", "lr", "betas", "l2", "weight_decay",
-               "clip_value", "clip_norm", "early_stop_loss", "loss", "scheduler", "seed", "tapegrad_version"}
+               "clip_value", "clip_norm", "early_stop_loss", "loss", "scheduler", "seed", "tapegrad_version", "eager"}
 
 
 def _metrics(run):
@@ -62,7 +62,7 @@ def test_train_prints_epoch_lines_and_recall(tmp_path, capsys):
     out = capsys.readouterr().out
     assert re.search(r"^epoch 1/1  loss \d+\.\d{4}  train_acc [\d.]+%  test_acc [\d.]+%  \d+ samples/s", out, re.M)
     assert "per-class recall: 0 " in out and re.search(r"test accuracy [\d.]+% \(\d+/40\) after 1 epoch, ", out)
-    assert "batch 32, up to 1 epoch); run directory" in out
+    assert "batch 32, up to 1 epoch, compiled steps); run directory" in out
     assert not re.search(r"^epoch 1/1 +\d+%", out, re.M)  # --no-progress: no progress lines
 
 
@@ -142,7 +142,7 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_matches(tmp_path):
     (["train", "--dataset", "mnist-10k", "--data-dir", "/nonexistent/mnist"], "mnist test set not found"),
     (["train", "--dataset", "/nonexistent/data.npz"], "/nonexistent/data.npz"),
     (["eval", "/nonexistent/run"], "not a tapegrad run directory"),
-    (["train", "--resume", "/nonexistent/run", "--lr", "0.1"], "only --epochs and --no-progress"),
+    (["train", "--resume", "/nonexistent/run", "--lr", "0.1"], "only --epochs, --eager and --no-progress"),
 ])
 def test_user_errors_are_one_line_exit_2(argv, message, capsys):
     assert main(argv) == 2
@@ -280,3 +280,75 @@ def test_fashion_mnist_class_names(tmp_path, capsys):
 def test_eval_on_images_of_another_size_is_a_clear_error(tiny_run, capsys):
     assert main(["eval", str(tiny_run), "--dataset", "mnist-10k", "--data-dir", str(MNIST_DIR)]) == 2
     assert "images are (1, 28, 28), the model was trained on (1, 20, 20)" in capsys.readouterr().err
+
+
+# --- compiled steps (the default) and --eager -----------------------------------------------------
+def _start_line(out):
+    return next(line for line in out.splitlines() if line.startswith("training "))
+
+
+def test_compiled_and_eager_runs_give_the_same_weights_and_metrics(tmp_path, capsys):
+    """100 images in batches of 32: the partial last batch is one more compiled program."""
+    small = ["--limit-train", "100", "--limit-test", "40", "--no-progress", "--epochs", "1"]
+    assert main(["train", *small, "--out", str(tmp_path / "compiled")]) == 0
+    assert "compiled steps); run directory" in _start_line(capsys.readouterr().out)
+    assert main(["train", *small, "--eager", "--out", str(tmp_path / "eager")]) == 0
+    out = capsys.readouterr().out
+    assert "eager steps); run directory" in _start_line(out) and "note:" not in out
+    compiled, eager = (json.loads((tmp_path / r / "config.json").read_text()) for r in ("compiled", "eager"))
+    assert (compiled["eager"], eager["eager"]) == (False, True)
+    a, b = nn.load(tmp_path / "compiled" / "model.npz"), nn.load(tmp_path / "eager" / "model.npz")
+    for k in a["model"]:
+        np.testing.assert_allclose(a["model"][k], b["model"][k], rtol=1e-6, atol=0, err_msg=k)
+    rows_c, rows_e = _metrics(tmp_path / "compiled"), _metrics(tmp_path / "eager")
+    np.testing.assert_allclose([float(r["loss"]) for r in rows_c], [float(r["loss"]) for r in rows_e], rtol=1e-6)
+    assert [(r["train_acc"], r["test_acc"]) for r in rows_c] == [(r["train_acc"], r["test_acc"]) for r in rows_e]
+
+
+def test_resume_keeps_the_saved_mode_and_eager_may_be_asked_for(tmp_path, capsys):
+    """Compiled epoch 1, --eager epoch 2 (stored), epoch 3 in the saved (eager) mode: as one compiled run."""
+    whole, half = tmp_path / "whole", tmp_path / "half"
+    assert main(["train", *TINY, "--epochs", "3", "--out", str(whole)]) == 0
+    assert main(["train", *TINY, "--epochs", "1", "--out", str(half)]) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", str(half), "--epochs", "2", "--no-progress", "--eager"]) == 0
+    assert "eager steps); resuming" in _start_line(capsys.readouterr().out)
+    assert json.loads((half / "config.json").read_text())["eager"] is True
+    assert main(["train", "--resume", str(half), "--epochs", "3", "--no-progress"]) == 0
+    assert "eager steps); resuming" in _start_line(capsys.readouterr().out)
+    keys = ("epoch", "loss", "train_acc", "test_acc")
+    assert [[r[k] for k in keys] for r in _metrics(half)] == [[r[k] for k in keys] for r in _metrics(whole)]
+    a, b = nn.load(whole / "model.npz"), nn.load(half / "model.npz")
+    assert all(np.array_equal(a["model"][k], b["model"][k]) for k in a["model"])
+
+
+def test_a_model_that_cannot_be_compiled_trains_eagerly_after_one_note(tmp_path, capsys, monkeypatch):
+    import autograd as ag
+
+    real = ag.compile
+
+    def failing(fn, **options):
+        def fail(*args):
+            raise ag.TraceError("trace: float() reads a traced value (shape ()) back into Python\nat model.py:3")
+        return real(fail, **options)
+
+    monkeypatch.setattr(ag, "compile", failing)
+    assert main(["train", *TINY, "--epochs", "2", "--out", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    notes = [line for line in out.splitlines() if line.startswith("note:")]
+    assert notes[0] == ("note: cannot compile the training step of Digits (trace: float() reads a traced value "
+                        "(shape ()) back into Python at model.py:3); running eager training steps instead")
+    assert len([n for n in notes if "training step" in n]) == 1 and len(_metrics(tmp_path / "r")) == 2
+    monkeypatch.undo()
+    assert main(["train", *TINY, "--epochs", "2", "--eager", "--out", str(tmp_path / "eager")]) == 0
+    a, b = nn.load(tmp_path / "r" / "model.npz"), nn.load(tmp_path / "eager" / "model.npz")
+    assert all(np.array_equal(a["model"][k], b["model"][k]) for k in a["model"])
+
+
+def test_eval_and_predict_compiled_and_eager_agree(tiny_run, capsys):
+    for command in (["eval", str(tiny_run)], ["predict", str(tiny_run), "-n", "40"]):
+        capsys.readouterr()
+        assert main(command) == 0
+        compiled = capsys.readouterr().out
+        assert main([*command, "--eager"]) == 0
+        assert capsys.readouterr().out == compiled
