@@ -66,13 +66,16 @@ class _Runner:
     """`fn` compiled (or eager), with the fallbacks of the module docstring."""
 
     what = "step"
+    # Replay into buffers it keeps between calls (out=); an evaluation forward on large batches
+    # runs rarely, so it frees its arrays instead of holding hundreds of MB between epochs.
+    keep_buffers = True
 
     def __init__(self, fn: Callable, model: nn.Module, optimizer: optim.Optimizer | None, eager: bool,
                  note: Note | None) -> None:
         self.fn, self.model, self.optimizer = fn, model, optimizer
         self.note = note or _warn
         state = [model] if optimizer is None else [model, optimizer]
-        self.compiled = None if eager else ag.compile(fn, state=state)
+        self.compiled = None if eager else ag.compile(fn, state=state, plan=self.keep_buffers)
 
     @property
     def mode(self) -> str:
@@ -147,6 +150,7 @@ class Forward(_Runner):
     """The model's outputs on a batch in eval mode, without recording a graph: `forward(images) -> array`."""
 
     what = "evaluation forward"
+    keep_buffers = False
 
     def __init__(self, model: nn.Module, *, eager: bool = False, note: Note | None = None) -> None:
         super().__init__(lambda x: model(x), model, None, eager, note)
