@@ -1,0 +1,50 @@
+"""Eager cost of the composites whose masks and shifts are recorded primitives (softmax's
+stop_gradient shift, cross_entropy's integer labels, maximum's comparison): forward + backward,
+median of repeated runs, in this process only. A/B two trees by running it in fresh processes:
+
+    PYTHONPATH=/path/to/tree_a python benchmarks/composite_masks.py
+    PYTHONPATH=/path/to/tree_b python benchmarks/composite_masks.py
+"""
+from __future__ import annotations
+
+import statistics
+import timeit
+
+import numpy as np
+
+import autograd as ag
+import nn.functional as NF
+
+
+def _case_softmax():
+    x = ag.tensor(np.random.default_rng(0).standard_normal((32, 10)), requires_grad=True)
+    return lambda: ag.softmax(x, axis=1).sum().backward()
+
+
+def _case_cross_entropy():
+    g = np.random.default_rng(0)
+    x = ag.tensor(g.standard_normal((32, 10)), requires_grad=True)
+    labels = ag.tensor(g.integers(0, 10, 32))
+    return lambda: NF.cross_entropy(x, labels).backward()
+
+
+def _case_maximum():
+    g = np.random.default_rng(0)
+    x = ag.tensor(g.standard_normal(16), requires_grad=True)
+    y = ag.tensor(g.standard_normal(16))
+    return lambda: ag.maximum(x, y).sum().backward()
+
+
+CASES = {"softmax (32, 10) fwd+bwd": _case_softmax, "cross_entropy (32, 10) int labels fwd+bwd": _case_cross_entropy,
+         "maximum (16,) fwd+bwd": _case_maximum}
+
+
+def main(repeat: int = 15, number: int = 2000) -> None:
+    for name, make in CASES.items():
+        step = make()
+        runs = timeit.repeat(step, repeat=repeat, number=number)
+        print(f"{name:45s} {statistics.median(runs) / number * 1e6:7.2f} us (best {min(runs) / number * 1e6:.2f})")
+
+
+if __name__ == "__main__":
+    main()
