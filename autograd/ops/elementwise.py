@@ -116,7 +116,7 @@ greater_p = defprim("greater", np.greater, None, None, domain=("real", "real"), 
 equal_p = defprim("equal", np.equal, None, None, domain=("real", "real"), smooth=False,
                   jvp=_zero_jvp, batch=batch_elementwise("equal"),
                   doc="x == y as a bool mask, broadcasting; no derivative (integer labels against class ids)")
-sign_p = defprim("sign", np.sign, None, domain=("nonzero",), smooth=False, jvp=_zero_jvp, batch=batch_elementwise("sign"),
+sign_p = defprim("sign", np.sign, None, smooth=False, jvp=_zero_jvp, batch=batch_elementwise("sign"),
                  doc="-1, 0 or 1; its derivative is zero almost everywhere, so it has none")
 stop_gradient_p = defprim("stop_gradient", _identity, None, jvp=_zero_jvp, batch=batch_elementwise("stop_gradient"),
                           doc="x, with no derivative flowing through (softmax's stability shift)")
