@@ -285,7 +285,9 @@ def _stable_shift(x: Tensor, axes) -> Tensor | np.ndarray:
         return np.zeros(np.sum(x.data, axis=axes, keepdims=True).shape, dtype=x.dtype)
     m = _underived(E.stop_gradient_p(R.max_p(x, axis=axes, keepdims=True)))
     if not np.isfinite(m.data).all():  # a row of -inf (or inf/nan) must not turn into nan by x - m
-        m = E.where_p(_underived(E.equal_p(m - m, 0)), m, np.zeros((), x.dtype))  # m - m == 0: m is finite
+        with np.errstate(invalid="ignore"):  # inf - inf is the nan this test is for
+            finite = _underived(E.equal_p(m - m, 0))  # m - m == 0 exactly where m is finite
+        m = E.where_p(finite, m, np.zeros((), x.dtype))
     return m
 
 
