@@ -3,8 +3,11 @@ stop_gradient shift, cross_entropy's integer labels, maximum's comparison): forw
 median of repeated runs of this process's CPU time (time.process_time: on a shared machine, time spent
 waiting for a core is not counted; on a quiet one it equals wall time). A/B two trees by running it in fresh processes:
 
-    PYTHONPATH=/path/to/tree_a python benchmarks/composite_masks.py
-    PYTHONPATH=/path/to/tree_b python benchmarks/composite_masks.py
+    cd /tmp && PYTHONPATH=/path/to/tree_a python /path/to/composite_masks.py
+    cd /tmp && PYTHONPATH=/path/to/tree_b python /path/to/composite_masks.py
+
+(from outside both trees: `python -c`/`-m` put the current directory ahead of PYTHONPATH; the
+first line printed is the autograd that was imported).
 """
 from __future__ import annotations
 
@@ -42,6 +45,7 @@ CASES = {"softmax (32, 10) fwd+bwd": _case_softmax, "cross_entropy (32, 10) int 
 
 
 def main(repeat: int = 15, number: int = 2000) -> None:
+    print(f"autograd from {ag.__file__}")
     for name, make in CASES.items():
         step = make()
         runs = timeit.repeat(step, repeat=repeat, number=number, timer=time.process_time)
