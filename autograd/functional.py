@@ -309,7 +309,7 @@ def softmax(x: ArrayLike, axis: int = -1, *, dim=None) -> Tensor:
 
 
 def log_softmax(x: ArrayLike, axis: int = -1, *, dim=None) -> Tensor:
-    """(x - m) - log(sum(exp(x - m))), with m the (constant) max: five primitives."""
+    """(x - m) - log(sum(exp(x - m))), with m = stop_gradient(max(x)): seven primitives."""
     x = _floating(x)
     axes = _axes(axis, x.ndim, "log_softmax", dim)
     shifted = x - _stable_shift(x, axes)
