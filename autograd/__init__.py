@@ -17,9 +17,9 @@ from .engine import backward, grad, toposort
 from .errors import DtypeError, GraphError, ShapeError, TapegradError
 from .functional import (
     abs, add, argmax, argmin, broadcast_to, cat, clamp, clip, concatenate, divide, dot, einsum, exp,
-    expand, expand_dims, flatten, getitem, log, log_softmax, logsumexp, matmul, max, maximum, mean, min,
+    equal, expand, expand_dims, flatten, getitem, greater, less, log, log_softmax, logsumexp, matmul, max, maximum, mean, min,
     minimum, multiply, negative, pad, permute, power, relu, reshape, sigmoid, sign, softmax, sqrt,
-    squeeze, stack, std, subtract, sum, sum_to, swapaxes, tanh, transpose, unsqueeze, var, view, where,
+    squeeze, stack, std, stop_gradient, subtract, sum, sum_to, swapaxes, tanh, transpose, unsqueeze, var, view, where,
 )
 from . import func, introspect, profiler, viz  # noqa: F401
 from .introspect import walk

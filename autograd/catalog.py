@@ -41,10 +41,12 @@ def markdown() -> str:
         "composed from them and has no VJP of its own.",
         "",
         "Columns: **VJP order** is the order of differentiation the test suite verifies against finite",
-        "differences (2 for smooth primitives, 1 where kinks make second differences meaningless);",
+        "differences (2 for smooth primitives, 1 where kinks make second differences meaningless; \"none\" for",
+        "a primitive with no VJP: a mask, a sign, stop_gradient, whose backward gives no gradient and whose JVP",
+        "is zero);",
         "**JVP** and **batching** are the forward-mode and `vmap` rules (\"—\" until declared; \"fallback\"",
         "for a JVP derived from the VJP); **float dtypes** are those whose forward and gradient keep the",
-        "dtype, probed on a drawn example; **test domain** is what the tests draw, in words.",
+        "dtype (a mask is bool), probed on a drawn example; **test domain** is what the tests draw, in words.",
         "",
         "| primitive | family | what it does | VJP order | JVP | batching | float dtypes | test domain | "
         "transpose | saves output |",
@@ -53,17 +55,22 @@ def markdown() -> str:
     for prim in REGISTRY.values():
         family = prim.vjps.__module__.rsplit(".", 1)[-1] if prim.variadic else _family(prim)
         drawn = _draw(prim)
-        cells = [f"`{prim.name}`", family, prim.doc, "2" if prim.smooth else "1", _jvp(prim),
+        order = "none" if _underived(prim) else "2" if prim.smooth else "1"
+        cells = [f"`{prim.name}`", family, prim.doc, order, _jvp(prim),
                  "yes" if getattr(prim, "batch", None) is not None else "—", _dtypes(prim, drawn[0]),
                  _domain_words(prim, drawn), prim.transpose or "", "yes" if prim.save_output else ""]
         lines.append("| " + " | ".join(c.replace("|", "&#124;") for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
 
+def _underived(prim: Primitive) -> bool:
+    return not prim.variadic and all(v is None for v in prim.vjps)
+
+
 def _family(prim: Primitive) -> str:
-    for vjp in prim.vjps:
-        if vjp is not None:
-            return vjp.__module__.rsplit(".", 1)[-1]
+    for rule in (*prim.vjps, prim.jvp):  # a primitive with no VJP is placed by its JVP rule
+        if callable(rule) and hasattr(rule, "__module__"):
+            return rule.__module__.rsplit(".", 1)[-1]
     return prim.forward.__module__.rsplit(".", 1)[-1] if hasattr(prim.forward, "__module__") else "?"
 
 
@@ -117,7 +124,7 @@ def _dtypes(prim: Primitive, example: tuple[tuple, dict]) -> str:
                 gs = grad(out.sum(), diff, allow_unused=True)
         except Exception:  # noqa: BLE001 - a dtype the primitive refuses is simply not listed
             continue
-        if (out.dtype == dtype or prim.name == "cast") and all(g is None or g.dtype == dtype for g in gs):
+        if (out.dtype == dtype or prim.name == "cast" or out.dtype == bool and _underived(prim)) and all(g is None or g.dtype == dtype for g in gs):
             kept.append(np.dtype(dtype).name)
     return ", ".join(kept) or "none"
 

@@ -122,46 +122,87 @@ def relu(x: ArrayLike) -> Tensor:
     return E.relu_p(_t(x))
 
 
+def _underived(t: Tensor) -> Tensor:
+    """A recorded value no derivative flows through (a mask, a sign, a stopped shift): its op stays in
+    the graph (export, vmap and compile see it) but backward never computes a cotangent for it."""
+    t.requires_grad = False
+    return t
+
+
+def stop_gradient(x: ArrayLike) -> Tensor:
+    """x as a value with no derivative (JAX's name; PyTorch's detach, but recorded in the graph)."""
+    return _underived(E.stop_gradient_p(_t(x)))
+
+
+def greater(x: ArrayLike, y: ArrayLike) -> Tensor:
+    """x > y as a recorded bool mask (no derivative)."""
+    return _underived(E.greater_p(*_pair(x, y)))
+
+
+def less(x: ArrayLike, y: ArrayLike) -> Tensor:
+    """x < y as a recorded bool mask: greater(y, x)."""
+    x, y = _pair(x, y)
+    return _underived(E.greater_p(y, x))
+
+
+def equal(x: ArrayLike, y: ArrayLike) -> Tensor:
+    """x == y as a recorded bool mask (no derivative)."""
+    return _underived(E.equal_p(*_pair(x, y)))
+
+
 def sign(x: ArrayLike) -> Tensor:
-    """Sign as a constant (its derivative is zero almost everywhere)."""
+    """-1, 0 or 1, recorded; its derivative is zero almost everywhere, so it has none."""
     x = _t(x)
-    return Tensor._make(np.sign(x.data) if x.dtype != bool else x.data.copy())
+    if x.dtype == bool:
+        return Tensor._make(x.data.copy())
+    return _underived(E.sign_p(x))
 
 
 def abs(x: ArrayLike) -> Tensor:  # noqa: A001 - NumPy's name
-    """|x|; like PyTorch, its derivative at 0 is 0 (the sign there)."""
+    """|x| = x * sign(x); like PyTorch, its derivative at 0 is 0 (the sign there)."""
     x = _t(x)
     if not x.requires_grad:
         return Tensor._make(np.abs(x.data))
-    return E.mul_p(x, np.sign(x.data))
+    return E.mul_p(x, _underived(E.sign_p(x)))
 
 
 def where(condition: ArrayLike, x: ArrayLike, y: ArrayLike) -> Tensor:
-    """Pick x where condition holds, else y. Beware: both branches are evaluated (see docs/debugging)."""
-    cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
-    if cond.dtype != bool:
-        cond = cond.astype(bool)
+    """Pick x where condition holds, else y. Beware: both branches are evaluated (see docs/debugging).
+    A bool Tensor condition (greater, equal, ...) stays a recorded argument."""
+    if isinstance(condition, Tensor) and condition.dtype == bool:
+        cond = condition
+    else:
+        cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+        if cond.dtype != bool:
+            cond = cond.astype(bool)
     x, y = _pair(x, y)
     return E.where_p(cond, x, y)
 
 
 def maximum(x: ArrayLike, y: ArrayLike) -> Tensor:
+    """The larger of x and y; at ties the gradient goes to x (PyTorch splits it)."""
     x, y = _pair(x, y)
-    return E.where_p(np.asarray(x.data if isinstance(x, Tensor) else x) >= np.asarray(y.data if isinstance(y, Tensor) else y), x, y)
+    return E.where_p(_underived(E.greater_p(y, x)), y, x)
 
 
 def minimum(x: ArrayLike, y: ArrayLike) -> Tensor:
+    """The smaller of x and y; at ties the gradient goes to x."""
     x, y = _pair(x, y)
-    return E.where_p(np.asarray(x.data if isinstance(x, Tensor) else x) <= np.asarray(y.data if isinstance(y, Tensor) else y), x, y)
+    return E.where_p(_underived(E.greater_p(x, y)), y, x)
 
 
 def clip(x: ArrayLike, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
-    """Clamp into [min, max]; the gradient flows where x is inside (PyTorch's clamp)."""
+    """Clamp into [min, max] (NumPy's order: max wins when min > max); the gradient flows where x is
+    inside, bounds included (PyTorch's clamp)."""
     x = _t(x)
-    lo = -np.inf if min is None else min
-    hi = np.inf if max is None else max
-    inside = (x.data >= lo) & (x.data <= hi)
-    return E.where_p(inside, x, np.clip(x.data, lo, hi).astype(x.dtype, copy=False))
+    out = x
+    if min is not None:
+        lo = np.array(min, dtype=x.dtype)
+        out = E.where_p(_underived(E.greater_p(lo, out)), lo, out)
+    if max is not None:
+        hi = np.array(max, dtype=x.dtype)
+        out = E.where_p(_underived(E.greater_p(out, hi)), hi, out)
+    return out if out is not x else E.mul_p(x, 1)  # a new tensor either way, like the masked path
 
 
 clamp = clip
@@ -237,13 +278,16 @@ def _arg_reduce(fn, op: str, x: ArrayLike, axis, keepdims: bool) -> Tensor:
     return Tensor._make(np.asarray(fn(x.data, axis=axis, keepdims=keepdims)))
 
 
-def _stable_shift(x: Tensor, axes) -> np.ndarray:
-    """max over axes as a constant (gradient-free): shifting by it changes no gradient."""
+def _stable_shift(x: Tensor, axes) -> Tensor | np.ndarray:
+    """max over axes, recorded but gradient-free (stop_gradient): shifting by it changes no gradient,
+    and vmap, jvp, compile and ONNX export see it as the ops it is."""
     if x.size == 0:
         return np.zeros(np.sum(x.data, axis=axes, keepdims=True).shape, dtype=x.dtype)
-    m = np.maximum.reduce(x.data, axis=axes, keepdims=True)
-    if not np.isfinite(m).all():  # a row of -inf (or inf/nan) must not turn into nan by x - m
-        m = np.where(np.isfinite(m), m, 0).astype(x.dtype, copy=False)
+    m = _underived(E.stop_gradient_p(R.max_p(x, axis=axes, keepdims=True)))
+    if not np.isfinite(m.data).all():  # a row of -inf (or inf/nan) must not turn into nan by x - m
+        with np.errstate(invalid="ignore"):  # inf - inf is the nan this test is for
+            finite = _underived(E.equal_p(m - m, 0))  # m - m == 0 exactly where m is finite
+        m = E.where_p(finite, m, np.zeros((), x.dtype))
     return m
 
 
@@ -265,7 +309,7 @@ def softmax(x: ArrayLike, axis: int = -1, *, dim=None) -> Tensor:
 
 
 def log_softmax(x: ArrayLike, axis: int = -1, *, dim=None) -> Tensor:
-    """(x - m) - log(sum(exp(x - m))), with m the (constant) max: five primitives."""
+    """(x - m) - log(sum(exp(x - m))), with m = stop_gradient(max(x)): seven primitives."""
     x = _floating(x)
     axes = _axes(axis, x.ndim, "log_softmax", dim)
     shifted = x - _stable_shift(x, axes)

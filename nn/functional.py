@@ -368,7 +368,7 @@ def relu(input: ArrayLike) -> Tensor:
 
 def leaky_relu(input: ArrayLike, negative_slope: float = 0.01) -> Tensor:
     x = _t(input)
-    return ag.where(x.data > 0, x, x * negative_slope)
+    return ag.where(ag.greater(x, 0), x, x * negative_slope)
 
 
 def sigmoid(input: ArrayLike) -> Tensor:
@@ -412,7 +412,7 @@ def _erfc(z: Tensor) -> Tensor:
     """erfc composed of differentiable ops: erfc(u) = t*exp(-u^2 + P(t)) for u = |z|, reflected for z < 0."""
     coef = _erfc_coefficients()
     tmin = 1.0 / (1.0 + _ERFC_UMAX / 2)
-    neg = z.data < 0
+    neg = ag.less(z, 0)
     u = ag.clip(ag.where(neg, -z, z), None, _ERFC_UMAX)  # erfc(10) ~ 2e-45: beyond it, a constant
     t = 1.0 / (1.0 + 0.5 * u)
     s = (t - tmin) * (2.0 / (1.0 - tmin)) - 1.0
@@ -464,9 +464,10 @@ def _reduce(loss: Tensor, reduction: str, op: str) -> Tensor:
     return ag.sum(loss) if reduction == "sum" else ag.mean(loss)
 
 
-def _class_targets(x: Tensor, target: Any, ignore_index: int, op: str) -> np.ndarray:
-    """Check integer class targets against input (N, C, d1...) / (C,): batch, extra dims, range."""
-    y = np.asarray(target.data if isinstance(target, Tensor) else target)
+def _class_targets(x: Tensor, target: Any, ignore_index: int, op: str) -> Tensor:
+    """Check integer class targets against input (N, C, d1...) / (C,): batch, extra dims, range.
+    Returns them as a Tensor (inside vmap, a batched one: the checks run on the whole batch)."""
+    y = target.data if isinstance(target, Tensor) else np.asarray(target)
     if y.dtype.kind not in "iu":
         raise DtypeError(f"{op}: target must hold integer class indices (or class probabilities of the input's "
                          f"shape {fmt_shape(x.shape)}), got {y.dtype} with shape {fmt_shape(y.shape)}")
@@ -480,8 +481,9 @@ def _class_targets(x: Tensor, target: Any, ignore_index: int, op: str) -> np.nda
     n_classes = x.shape[1] if x.ndim >= 2 else x.shape[0]
     bad = (y != ignore_index) & ((y < 0) | (y >= n_classes))
     if bad.any():
-        raise ShapeError(f"{op}: target contains class {y[bad].flat[0]} but input has {n_classes} classes")
-    return y
+        raise ShapeError(f"{op}: target contains class {np.asarray(y)[np.asarray(bad)].flat[0]} but input has "
+                         f"{n_classes} classes")
+    return target if isinstance(target, Tensor) else ag.tensor(y)
 
 
 def _check_logits(x: Tensor, op: str) -> None:
@@ -500,23 +502,24 @@ def _class_weight(weight: Any, n_classes: int, x: Tensor, op: str) -> np.ndarray
     return w
 
 
-def _target_weights(logp: Tensor, y: np.ndarray, coef: np.ndarray) -> np.ndarray:
-    """A dense array holding coef at each target's class and 0 elsewhere: the gather of the
-    target log-probabilities becomes one multiply and one sum, whose VJPs are cheap."""
+def _target_weights(logp: Tensor, y: Tensor, weight: Any, ignore_index: int, op: str) -> Tensor:
+    """A dense (no-derivative) tensor holding weight[y] at each target's class and 0 elsewhere, from a
+    recorded comparison of the labels with the class ids: the gather of the target log-probabilities
+    becomes one multiply and one sum, and vmap, jvp and compile follow the labels. Ignored targets
+    match no class (the checked labels are class ids or ignore_index, so renaming that class id to -1
+    drops exactly them)."""
     class_axis = 1 if logp.ndim >= 2 else 0
-    dense = np.zeros(logp.shape, dtype=logp.dtype)
-    safe = np.where(coef != 0, y, 0)  # ignored targets (coef 0) may hold any value, e.g. -100
-    if logp.ndim == 2:  # (N, C): plain fancy indexing, the common case
-        dense[np.arange(len(safe)), safe] = coef
-    else:
-        np.put_along_axis(dense, np.expand_dims(safe, class_axis), np.expand_dims(coef, class_axis).astype(dense.dtype),
-                          axis=class_axis)
-    return dense
-
-
-def _pick(logp: Tensor, y: np.ndarray, coef: np.ndarray) -> Tensor:
-    """sum over the class axis of logp * coef[y] one-hot: a gather written as a masked sum."""
-    return ag.sum(logp * _target_weights(logp, y, coef), axis=1 if logp.ndim >= 2 else 0)
+    n_classes = logp.shape[class_axis]
+    classes = np.arange(n_classes)
+    if 0 <= ignore_index < n_classes:
+        classes[ignore_index] = -1
+    tail = (1,) * (logp.ndim - class_axis - 1)
+    labels = ag.reshape(y, y.shape[:class_axis] + (1,) + y.shape[class_axis:])
+    mask = ag.equal(labels, classes.reshape((n_classes,) + tail))
+    if weight is None:
+        return mask.astype(logp.dtype)
+    w = _class_weight(weight, n_classes, logp, op).reshape((n_classes,) + tail).astype(logp.dtype)
+    return ag.where(mask, w, np.zeros((), logp.dtype))
 
 
 def nll_loss(input: ArrayLike, target: Any, weight: Any = None, reduction: str = "mean",
@@ -528,18 +531,16 @@ def nll_loss(input: ArrayLike, target: Any, weight: Any = None, reduction: str =
     return _nll(x, _class_targets(x, target, ignore_index, "nll_loss"), weight, reduction, ignore_index, "nll_loss")
 
 
-def _nll(logp: Tensor, y: np.ndarray, weight: Any, reduction: str, ignore_index: int, op: str) -> Tensor:
-    n_classes = logp.shape[1] if logp.ndim >= 2 else logp.shape[0]
-    w = _class_weight(weight, n_classes, logp, op)
-    keep = y != ignore_index
-    coef = np.where(keep, w[np.where(keep, y, 0)], 0.0)
+def _nll(logp: Tensor, y: Tensor, weight: Any, reduction: str, ignore_index: int, op: str) -> Tensor:
+    dense = _target_weights(logp, y, weight, ignore_index, op)
     if reduction == "none":
-        return -_pick(logp, y, coef)
-    total_weight = coef.sum()
-    if reduction == "mean" and not total_weight:  # every target ignored: NaN, zero gradient (PyTorch)
-        return ag.sum(logp * _target_weights(logp, y, coef)) + math.nan
-    scale = 1.0 if reduction == "sum" else 1.0 / total_weight
-    return ag.sum(logp * _target_weights(logp, y, -scale * coef))  # one multiply, one sum
+        return -ag.sum(logp * dense, axis=1 if logp.ndim >= 2 else 0)
+    if reduction == "sum":
+        return ag.sum(logp * -dense)
+    total = ag.sum(dense)  # the summed weights of the non-ignored targets
+    if not total.data:  # every target ignored: NaN, zero gradient (PyTorch)
+        return ag.sum(logp * dense) + math.nan
+    return ag.sum(logp * (dense * (-1.0 / total)))  # one multiply, one sum
 
 
 def cross_entropy(input: ArrayLike, target: Any, weight: Any = None, reduction: str = "mean",
@@ -565,12 +566,13 @@ def cross_entropy(input: ArrayLike, target: Any, weight: Any = None, reduction: 
     if label_smoothing == 0.0:
         return nll
     w = _class_weight(weight, n_classes, x, op)
-    keep = y != ignore_index
+    kept = _target_weights(logp, y, None, ignore_index, op)
+    keep = ag.sum(kept, axis=class_axis)  # 1 for a counted target, 0 for an ignored one
     smooth = -ag.sum(logp * w.reshape((-1,) + (1,) * (x.ndim - class_axis - 1)).astype(x.dtype), axis=class_axis)
-    smooth = smooth * keep.astype(x.dtype)
+    smooth = smooth * keep
     if reduction == "mean":
-        denom = w[y[keep]].sum() if weight is not None else keep.sum()
-        smooth = ag.sum(smooth) * (1.0 / denom) if denom else ag.sum(smooth) + math.nan
+        denom = ag.sum(_target_weights(logp, y, weight, ignore_index, op)) if weight is not None else ag.sum(keep)
+        smooth = ag.sum(smooth) * (1.0 / denom) if denom.data else ag.sum(smooth) + math.nan
     elif reduction == "sum":
         smooth = ag.sum(smooth)
     return nll * (1 - label_smoothing) + smooth * (label_smoothing / n_classes)
@@ -597,7 +599,7 @@ def binary_cross_entropy_with_logits(input: ArrayLike, target: ArrayLike, weight
     op = "binary_cross_entropy_with_logits"
     _check_same_shape(x, target, op)
     A.reduction(reduction, op)
-    a = ag.where(x.data >= 0, x, -x)  # |x| with gradient sign(x) and 1 at 0, so softplus'(0) is exact
+    a = ag.where(ag.less(x, 0), -x, x)  # |x| with gradient sign(x) and 1 at 0, so softplus'(0) is exact
     softplus_neg = ag.relu(-x) + ag.log(1.0 + ag.exp(-a))
     log_weight = 1.0 if pos_weight is None else (pos_weight - 1.0) * target + 1.0
     loss = (1.0 - target) * x + log_weight * softplus_neg

@@ -97,6 +97,24 @@ def _where(s: Site) -> str:
     return s.node("Where", [s.operand(0, np.bool_), s.operand(1, s.dtype), s.operand(2, s.dtype)])
 
 
+@translates("greater", "equal")
+def _compare(s: Site) -> str:
+    # NumPy compares in the tensors' common dtype (a Python number adapts to it): cast both to it
+    tensors = [d for d, name in zip(s.in_dtypes, s.inputs) if name is not None] or list(s.in_dtypes)
+    common = np.result_type(*tensors)
+    return s.node({"greater": "Greater", "equal": "Equal"}[s.op], [s.operand(0, common), s.operand(1, common)])
+
+
+@translates("sign")
+def _sign(s: Site) -> str:
+    return s.node("Sign", [s.operand(0)])
+
+
+@translates("stop_gradient")
+def _stop_gradient(s: Site) -> str:
+    return s.node("Identity", [s.operand(0)])
+
+
 @translates("cast")
 def _cast(s: Site) -> str:
     return s.node("Cast", [s.operand(0)], to=onnx_dtype(s.dtype))

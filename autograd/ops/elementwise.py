@@ -96,3 +96,27 @@ where_p = defprim(
     jvp=lambda ts, ans, c, x, y: where_p(c, 0 if ts[1] is None else ts[1], 0 if ts[2] is None else ts[2]),
     batch=batch_elementwise("where"),
     domain=("bool", "real", "real"), doc="x where the mask holds, else y (both branches are evaluated)")
+
+
+# --- values without a derivative: masks, signs and shifts become recorded ops, not NumPy constants ---
+def _zero_jvp(ts, ans, *args):
+    """The tangent of a piecewise-constant output (or of stop_gradient): zero, shaped like the
+    first nonzero input tangent (the trace broadcasts it to the output)."""
+    return mul_p(next(t for t in ts if t is not None), 0.0)
+
+
+def _identity(x):
+    """x itself (a copy): the value passes, the derivative does not."""
+    return np.positive(x)
+
+
+greater_p = defprim("greater", np.greater, None, None, domain=("real", "real"), smooth=False,
+                    jvp=_zero_jvp, batch=batch_elementwise("greater"),
+                    doc="x > y as a bool mask, broadcasting; no derivative (less(x, y) is greater(y, x))")
+equal_p = defprim("equal", np.equal, None, None, domain=("real", "real"), smooth=False,
+                  jvp=_zero_jvp, batch=batch_elementwise("equal"),
+                  doc="x == y as a bool mask, broadcasting; no derivative (integer labels against class ids)")
+sign_p = defprim("sign", np.sign, None, smooth=False, jvp=_zero_jvp, batch=batch_elementwise("sign"),
+                 doc="-1, 0 or 1; its derivative is zero almost everywhere, so it has none")
+stop_gradient_p = defprim("stop_gradient", _identity, None, jvp=_zero_jvp, batch=batch_elementwise("stop_gradient"),
+                          doc="x, with no derivative flowing through (softmax's stability shift)")

@@ -21,13 +21,20 @@ def _differentiable(prim: Primitive, args) -> list[int]:
     return [i for i, a in enumerate(args) if isinstance(a, Tensor) and a.dtype.kind == "f"]
 
 
+def non_differentiable(prim: Primitive) -> bool:
+    """A primitive that declares no VJP at all (a comparison, sign, stop_gradient): no derivative flows
+    through it, whatever finite differences of its forward say."""
+    return not prim.variadic and all(v is None for v in prim.vjps)
+
+
 def check_primitive_once(prim: Primitive, args: tuple, params: dict, order: int | None = None) -> None:
     """All checks for one drawn set of arguments."""
     diff = _differentiable(prim, args)
     before = [np.array(a.data if isinstance(a, Tensor) else a, copy=True) for a in args]
     xs = [Tensor(a.data, requires_grad=True) if i in diff else a for i, a in enumerate(args)]
     out = prim(*xs, **params)
-    assert out.dtype == np.float64 or prim.name == "cast", f"{prim.name}: float64 inputs gave {out.dtype}"
+    assert out.dtype == np.float64 or prim.name == "cast" or out.dtype == bool and non_differentiable(prim), (
+        f"{prim.name}: float64 inputs gave {out.dtype}")
     v = Tensor(np.random.default_rng(1).standard_normal(out.shape))
     gs = grad((out * v).sum(), [xs[i] for i in diff], retain_graph=True, allow_unused=True)
     for a, b in zip(args, before):
@@ -42,6 +49,9 @@ def check_primitive_once(prim: Primitive, args: tuple, params: dict, order: int 
         assert not any(np.shares_memory(g.data, o) for o in others), f"{prim.name}: gradient {k} aliases another array"
     if prim.transpose is not None:
         _check_transpose(prim, xs, params, out, diff)
+    if non_differentiable(prim):  # declared derivative-free: backward must give nothing, not a zero
+        assert all(g is None for g in gs), f"{prim.name}: declares no VJP but backward gave a gradient"
+        return
     if order is None:
         order = 2 if prim.smooth else 1
     check_grads(lambda *ys: prim(*ys, **params), *args, order=order, argnums=diff)

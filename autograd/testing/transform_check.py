@@ -14,6 +14,7 @@ from .. import func
 from ..engine import grad
 from ..primitive import REGISTRY, Primitive
 from ..tensor import Tensor
+from .primitive_check import non_differentiable
 from .strategies import has_test_data, primitive_args
 
 JVP_RTOL, JVP_ATOL, EPS = 1e-5, 1e-6, 1e-6
@@ -46,6 +47,10 @@ def check_jvp(prim: Primitive, args: tuple, params: dict, seed: int = 0) -> None
         x = args[i]
         v = Tensor(gen.standard_normal(x.shape))
         out, jv = func.jvp(lambda xi: _call(prim, args, params, i, xi), (x,), (v,))
+        assert jv.shape == out.shape, f"{prim.name}: JVP shape {jv.shape} for output {out.shape}"
+        if non_differentiable(prim):  # declared derivative-free (a mask, stop_gradient): the tangent is zero
+            assert not np.any(jv.data), f"{prim.name}: declares no derivative but its JVP is nonzero"
+            continue
         plus = _call(prim, args, params, i, Tensor(x.data + EPS * v.data)).data
         minus = _call(prim, args, params, i, Tensor(x.data - EPS * v.data)).data
         numeric = (plus - minus) / (2 * EPS)

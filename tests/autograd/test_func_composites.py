@@ -7,7 +7,6 @@ import autograd as ag
 import nn.functional as NF
 from autograd import func
 from autograd.testing import check_grads
-from autograd.tracer import TransformError
 
 G = np.random.default_rng(5)
 X = G.standard_normal((3, 4)) + 0.1  # away from 0: abs and relu kinks
@@ -39,20 +38,34 @@ def test_composite_forward_mode_matches_finite_differences(name):
     check_grads(COMPOSITES[name], X, order=1, modes=("fwd", "rev"))
 
 
-# These build their mask with np.asarray (autograd.functional.where/maximum/minimum convert the
-# condition that way), which has no per-example meaning inside vmap: they raise, naming the line.
-NOT_BATCHABLE = {"maximum_minimum", "gelu", "leaky_relu", "bce_logits"}
-
-
-@pytest.mark.parametrize("name", sorted(NOT_BATCHABLE))
-def test_composites_that_read_values_with_numpy_raise_clearly_under_vmap(name):
-    with pytest.raises(TransformError, match=r"NumPy conversion.*test_func_composites\.py:\d+ in <lambda>"):
-        func.vmap(COMPOSITES[name])(ag.tensor(np.stack([X, X])))
-
-
-@pytest.mark.parametrize("name", sorted(set(COMPOSITES) - NOT_BATCHABLE))
+# Masks (maximum, clip, leaky_relu, gelu, bce's |x|), signs (abs) and softmax's shift are recorded
+# primitives (greater, equal, sign, stop_gradient), so every composite batches.
+@pytest.mark.parametrize("name", sorted(COMPOSITES))
 def test_composite_vmap_matches_a_loop(name):
     f = COMPOSITES[name]
     xs = ag.tensor(np.stack([X, -0.5 * X, 2 * X]))
     out = func.vmap(f)(xs)
     np.testing.assert_allclose(out.data, np.stack([f(xs[i]).data for i in range(3)]), rtol=1e-12, atol=1e-12)
+
+
+def test_integer_label_cross_entropy_batches_and_has_a_forward_mode():
+    """The integer-label path compares the labels with the class ids as a recorded `equal`."""
+    labels = np.array([[2, 0, 3], [1, 1, 0], [3, 2, 2]])
+    weight = ag.tensor([0.5, 1.0, 2.0, 1.5])
+    losses = {
+        "mean": lambda x, y: NF.cross_entropy(x, y),
+        "weighted_sum": lambda x, y: NF.cross_entropy(x, y, weight=weight, reduction="sum"),
+        "ignored_smoothed": lambda x, y: NF.cross_entropy(x, y, ignore_index=0, label_smoothing=0.1),
+        "none": lambda x, y: NF.nll_loss(ag.log_softmax(x, axis=1), y, reduction="none"),
+    }
+    xs = ag.tensor(np.stack([X, -0.5 * X, 2 * X]))
+    for name, f in losses.items():
+        out = func.vmap(f)(xs, ag.tensor(labels))
+        loop = np.stack([f(xs[i], ag.tensor(labels[i])).data for i in range(3)])
+        np.testing.assert_allclose(out.data, loop, rtol=1e-12, atol=1e-12, err_msg=name)
+        per_example = func.vmap(func.grad(lambda x, y: f(x, y).sum()))(xs, ag.tensor(labels))
+        for i in range(3):
+            x = ag.tensor(xs[i].data, requires_grad=True)
+            f(x, ag.tensor(labels[i])).sum().backward()
+            np.testing.assert_allclose(per_example.data[i], x.grad.data, rtol=1e-12, atol=1e-12, err_msg=name)
+        check_grads(lambda x: f(x, ag.tensor(labels[0])), X, order=1, modes=("fwd", "rev"))

@@ -47,6 +47,9 @@ STEPS = {
     "windows": (lambda h, y: ag.pad(NF.avg_pool2d(h[None, None], 2, stride=1)[0, 0], ((0, 1), (1, 0))),
                 lambda h, y: torch.nn.functional.pad(torch.nn.functional.avg_pool2d(h[None, None], 2, stride=1)[0, 0], (1, 0, 0, 1))),
     "broadcast": (lambda h, y: h + ag.broadcast_to(y, (3, 4)).sum(axis=0), lambda h, y: h + y.expand(3, 4).sum(0)),
+    "maximum": (lambda h, y: ag.maximum(h, y) - ag.minimum(h, 0.3), lambda h, y: torch.maximum(h, y) - torch.clamp(h, max=0.3)),
+    "sign_equal": (lambda h, y: ag.where(ag.equal(ag.sign(h), 1.0), h, 0.5 * h), lambda h, y: torch.where(h > 0, h, 0.5 * h)),
+    "softmax": (lambda h, y: ag.softmax(h, axis=1) * 3.0, lambda h, y: torch.softmax(h, 1) * 3.0),
 }
 
 

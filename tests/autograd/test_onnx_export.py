@@ -9,6 +9,7 @@ ort = pytest.importorskip("onnxruntime")
 
 import autograd as ag  # noqa: E402
 import nn  # noqa: E402
+import nn.functional as NF  # noqa: E402
 from autograd.onnx import ExportError, export  # noqa: E402
 from autograd.testing.strategies import conv_geometries  # noqa: E402
 from tapegrad.models import MODELS, build_model  # noqa: E402
@@ -188,14 +189,37 @@ def test_a_mask_computed_outside_the_graph_is_reported():
         export(masked, x, None, dynamic_batch=False)
 
 
-def test_functional_softmax_is_refused_but_the_module_exports():
-    """ag.softmax shifts by a max read from the data (a constant, not a recorded op): the primitives
-    alone cannot reproduce it, the nn.Softmax module's pattern can."""
+COMPOSITES = {
+    "softmax": lambda t: ag.softmax(t, axis=-1),
+    "log_softmax": lambda t: ag.log_softmax(t, axis=0),
+    "logsumexp": lambda t: ag.logsumexp(t, axis=1),
+    "maximum_minimum": lambda t: ag.maximum(t, 0.1) + ag.minimum(t, t[:1]),
+    "clip_abs": lambda t: ag.clip(t, -0.5, 0.75) * ag.abs(t),
+    "leaky_relu": lambda t: NF.leaky_relu(t, 0.2),
+    "gelu": lambda t: NF.gelu(t),
+    "bce_logits": lambda t: NF.binary_cross_entropy_with_logits(t, ag.tensor(np.eye(2, 4, dtype=np.float32)),
+                                                               reduction="none"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(COMPOSITES))
+def test_functions_with_masks_and_shifts_export_op_by_op(name):
+    """Their masks (greater, equal), signs and softmax's stop_gradient(max) shift are recorded
+    primitives, so the functions export without a module pattern; onnxruntime matches tapegrad on
+    another batch (a different max, other signs)."""
+    g = np.random.default_rng(10)
+    x = g.normal(size=(2, 4)).astype(np.float32)
+    exported = export(COMPOSITES[name], x, None, dynamic_batch=name != "bce_logits")
+    other = g.normal(size=(2, 4) if name == "bce_logits" else (5, 4)).astype(np.float32) * 3
+    (got,) = session(exported).run(None, {"input": other})
+    np.testing.assert_allclose(got, COMPOSITES[name](ag.tensor(other)).data, rtol=1e-6, atol=1e-6)
+
+
+def test_softmax_modules_still_export_through_their_patterns():
     x = np.random.default_rng(10).normal(size=(2, 4)).astype(np.float32)
-    with pytest.raises(ExportError, match=r"'sub': its argument 1 is a constant .*computed from the input.*softmax"):
-        export(lambda t: ag.softmax(t, axis=-1), x, None)
     for layer, ref in ((nn.Softmax(dim=1), ag.softmax), (nn.LogSoftmax(dim=1), ag.log_softmax)):
         exported = export(layer, x, None)
+        assert [n.op_type for n in exported.graph.node] in (["Softmax"], ["LogSoftmax"])
         (got,) = session(exported).run(None, {"input": x[::-1].copy()})
         np.testing.assert_allclose(got, ref(ag.tensor(x[::-1].copy()), axis=1).data, rtol=0, atol=1e-6)
 
