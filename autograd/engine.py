@@ -37,7 +37,7 @@ def toposort(roots: Iterable[Node]) -> list[Node]:
             )
         stack.append((node, True))
         for a in node.args:
-            if isinstance(a, Tensor) and a._node is not None and a._node not in seen:
+            if isinstance(a, Tensor) and a.requires_grad and a._node is not None and a._node not in seen:
                 stack.append((a._node, False))
     order.reverse()
     return order

@@ -63,3 +63,12 @@ def test_compiled_masks_follow_the_data_of_each_call():
         x, labels = ag.tensor(g.standard_normal((6, 4))), ag.tensor(g.integers(0, 4, 6))
         np.testing.assert_allclose(compiled(x, labels).data, f(x, labels).data, rtol=1e-12, atol=1e-12)
     assert compiled.traces == 1
+
+
+def test_a_mask_made_once_is_reused_across_backward_passes():
+    x = ag.tensor(np.array([-1.0, 2.0, 3.0]), requires_grad=True)
+    mask = ag.greater(x, ag.tensor(0.5))  # recorded (x requires grad), but has no derivative
+    for _ in range(2):  # the second backward must not walk into the mask's (freed) node
+        x.grad = None
+        ag.where(mask, x * 2, x).sum().backward()
+        np.testing.assert_array_equal(x.grad.data, [1.0, 2.0, 2.0])
