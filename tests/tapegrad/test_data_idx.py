@@ -90,18 +90,13 @@ def test_truncated_payload_names_file_shape_and_sizes(tmp_path):
     assert "truncated: header says 60000x28x28 = 47040000 bytes of uint8, file has 1000" in msg
 
 
-def test_truncated_payload_multibyte_dtype(tmp_path):
-    path = tmp_path / "f.idx"
-    path.write_bytes(_raw_idx(0x0D, (2, 3), b"\0" * 20))
-    expected = r"truncated: header says 2x3 = 24 bytes of float32, file has 20"
-    with pytest.raises(IDXFormatError, match=expected):
-        read_idx(path)
-
-
-def test_trailing_data_when_payload_longer_than_dims(tmp_path):
-    path = tmp_path / "long.idx"
-    path.write_bytes(_raw_idx(0x08, (2, 2), b"\0" * 6))
-    expected = r"long.idx: trailing data: header says 2x2 = 4 bytes of uint8, file has 6"
+@pytest.mark.parametrize("name,code,dims,payload,expected", [
+    ("f.idx", 0x0D, (2, 3), 20, r"truncated: header says 2x3 = 24 bytes of float32, file has 20"),
+    ("long.idx", 0x08, (2, 2), 6, r"long.idx: trailing data: header says 2x2 = 4 bytes of uint8, file has 6"),
+], ids=["truncated multibyte payload", "trailing data"])
+def test_payload_length_must_match_the_header(tmp_path, name, code, dims, payload, expected):
+    path = tmp_path / name
+    path.write_bytes(_raw_idx(code, dims, b"\0" * payload))
     with pytest.raises(IDXFormatError, match=expected):
         read_idx(path)
 
