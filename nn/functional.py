@@ -106,7 +106,8 @@ def _conv(x: Tensor, w: Tensor, bias, stride, padding, dilation, groups: int, n:
         x, w = ag.unsqueeze(x, 2), ag.unsqueeze(w, 2)
         kernel, stride, dilation, pads = (1,) + kernel, (1,) + stride, (1,) + dilation, ((0, 0),) + pads
     out = _conv2d_core(x, w, kernel, stride, dilation, pads, groups)
-    out = S.reshape_p(out, shape=(x.shape[0], out_channels) + out_sp)
+    if n == 1:  # drop the unit height axis
+        out = S.reshape_p(out, shape=(x.shape[0], out_channels) + out_sp)
     if bias is not None:
         out = out + S.reshape_p(_t(bias), shape=(out_channels,) + (1,) * n)
     return S.reshape_p(out, shape=out.shape[1:]) if unbatched else out
@@ -146,8 +147,9 @@ def _batch_last_input(x: Tensor, pads) -> Tensor:
         shape = (c, h + sum(pads[0]), wd + sum(pads[1]), b)
         return S.unslice_p(xt, index=(slice(None), slice(pads[0][0], pads[0][0] + h), slice(pads[1][0], pads[1][0] + wd),
                                 slice(None)), shape=shape)
-    # a copy only if x is not batch-last already (e.g. the output of a previous conv)
-    return S.reshape_p(S.reshape_p(xt, shape=(c, h * wd * b)), shape=(c, h, wd, b))
+    if xt.data.flags.c_contiguous:  # already batch-last (a previous conv's output): nothing to do
+        return xt
+    return S.reshape_p(S.reshape_p(xt, shape=(c, h * wd * b)), shape=(c, h, wd, b))  # merging b forces the copy
 
 
 def _conv2d_batch_last(xt: Tensor, w: Tensor, kernel, stride, dilation, groups: int) -> Tensor:
@@ -182,13 +184,12 @@ def _conv2d_row_split(xt: Tensor, w: Tensor, kernel, stride, dilation, groups: i
     cols = S.reshape_p(S.transpose_p(win, axes=(0, 4, 5, 6, 1, 2, 3)), shape=(groups, cg * kw, hp * wo * b))
     wf = S.reshape_p(S.slice_p(w, index=(slice(None), slice(None), slice(None, None, -1))), shape=(groups, og, cg, kh, kw))
     rows = S.reshape_p(S.transpose_p(wf, axes=(0, 3, 1, 2, 4)), shape=(groups, kh * og, cg * kw))
-    y = S.reshape_p(rows @ cols, shape=(groups, kh, og, hp, wo, b))
-    y = S.reshape_p(S.transpose_p(y, axes=(0, 2, 3, 4, 5, 1)), shape=(groups, og, hp, wo, b, kh, 1, 1))
+    y = S.reshape_p(rows @ cols, shape=(groups, kh, og, hp, wo * b, 1))
+    y = S.transpose_p(y, axes=(0, 2, 3, 4, 1, 5))  # (groups, og, hp, wo*b, kh, 1): window axes last
     span = (kh - 1) * dh
-    out = S.window_sum_p(y, shape=(groups, og, hp + span, wo, b), kernel=(kh, 1, 1), stride=(1, 1, 1),
-                       dilation=(dh, 1, 1))
-    out = S.slice_p(S.reshape_p(out, shape=(o, hp + span, wo, b)), index=(slice(None), slice(span, hp)))
-    return S.transpose_p(out, axes=(3, 0, 1, 2))
+    out = S.window_sum_p(y, shape=(groups, og, hp + span, wo * b), kernel=(kh, 1), stride=(1, 1), dilation=(dh, 1))
+    out = S.slice_p(out, index=(slice(None), slice(None), slice(span, hp)))
+    return S.transpose_p(S.reshape_p(out, shape=(o, hp - span, wo, b)), axes=(3, 0, 1, 2))
 
 
 # --- pooling ------------------------------------------------------------------------------------------
