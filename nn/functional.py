@@ -115,14 +115,17 @@ def _conv(x: Tensor, w: Tensor, bias, stride, padding, dilation, groups: int, n:
 
 def _conv2d_core(x: Tensor, w: Tensor, kernel, stride, dilation, pads, groups: int) -> Tensor:
     """(B, C, H, W) input -> (B, O, Ho, Wo), batch-last inside (see conv2d)."""
-    xt = _batch_last_input(x, pads)
-    hp = xt.shape[1]
-    kh, ho = kernel[0], (hp - dilation[0] * (kernel[0] - 1) - 1) // stride[0] + 1
+    hp = x.shape[2] + sum(pads[0])
+    kh, span = kernel[0], dilation[0] * (kernel[0] - 1)
+    ho = (hp - span - 1) // stride[0] + 1
     full = w.shape[1] * kernel[0] * kernel[1] * ho  # im2col rows x height, against the split's cols + products
     split = w.shape[1] * kernel[1] * hp + kh * (w.shape[0] // groups) * hp
     if kh > 1 and stride[0] == 1 and split < full:
-        return _conv2d_row_split(xt, w, kernel, stride, dilation, groups)
-    return _conv2d_batch_last(xt, w, kernel, stride, dilation, groups)
+        # vertical padding up to the kernel's span is left to the split's crop: no GEMM columns of zeros
+        (top, bottom), rows = pads[0], (max(0, pads[0][0] - span), max(0, pads[0][1] - span))
+        xt = _batch_last_input(x, (rows, pads[1]))
+        return _conv2d_row_split(xt, w, kernel, stride, dilation, groups, top - rows[0], ho)
+    return _conv2d_batch_last(_batch_last_input(x, pads), w, kernel, stride, dilation, groups)
 
 
 def _is_batch_last(a: np.ndarray) -> bool:
@@ -169,13 +172,15 @@ def _conv2d_batch_last(xt: Tensor, w: Tensor, kernel, stride, dilation, groups: 
     return S.transpose_p(S.reshape_p(out, shape=(o, ho, wo, b)), axes=(3, 0, 1, 2))
 
 
-def _conv2d_row_split(xt: Tensor, w: Tensor, kernel, stride, dilation, groups: int) -> Tensor:
+def _conv2d_row_split(xt: Tensor, w: Tensor, kernel, stride, dilation, groups: int, top: int, ho: int) -> Tensor:
     """Vertical stride 1: im2col along the kernel width only, (groups, C/g*kw, H'*Wo*B); one GEMM
     with the weight's kh rows stacked, (groups, kh*O/g, C/g*kw), gives every kernel row's product
-    at every input row; window_sum over (kh, 1, 1) then adds row i's product shifted by i*dh.
+    at every input row; window_sum over (kh, 1) then adds row i's product shifted by i*dh.
     Its matrices are ~kh times smaller than full im2col's (C/g*kh*kw, Ho*Wo*B), so forward and
     backward (whose VJPs are a sliding view, two GEMMs and a kw-offset window_sum) move less.
-    The weight's kh axis is flipped so that the offsets window_sum adds are the right ones."""
+    The weight's kh axis is flipped so that the offsets window_sum adds are the right ones.
+    `top` rows of vertical padding (at most the kernel's span) are not in xt: the sum's rows
+    beyond the input stand for them, and the crop starts `top` rows earlier."""
     hp, b = xt.shape[1], xt.shape[3]
     o, cg = w.shape[:2]
     og, (kh, kw), dh = o // groups, kernel, dilation[0]
@@ -186,10 +191,11 @@ def _conv2d_row_split(xt: Tensor, w: Tensor, kernel, stride, dilation, groups: i
     rows = S.reshape_p(S.transpose_p(wf, axes=(0, 3, 1, 2, 4)), shape=(groups, kh * og, cg * kw))
     y = S.reshape_p(rows @ cols, shape=(groups, kh, og, hp, wo * b, 1))
     y = S.transpose_p(y, axes=(0, 2, 3, 4, 1, 5))  # (groups, og, hp, wo*b, kh, 1): window axes last
-    span = (kh - 1) * dh
-    out = S.window_sum_p(y, shape=(groups, og, hp + span, wo * b), kernel=(kh, 1), stride=(1, 1), dilation=(dh, 1))
-    out = S.slice_p(out, index=(slice(None), slice(None), slice(span, hp)))
-    return S.transpose_p(S.reshape_p(out, shape=(o, hp - span, wo, b)), axes=(3, 0, 1, 2))
+    start = (kh - 1) * dh - top
+    out = S.window_sum_p(y, shape=(groups, og, hp + (kh - 1) * dh, wo * b), kernel=(kh, 1), stride=(1, 1),
+                         dilation=(dh, 1))
+    out = S.slice_p(out, index=(slice(None), slice(None), slice(start, start + ho)))
+    return S.transpose_p(S.reshape_p(out, shape=(o, ho, wo, b)), axes=(3, 0, 1, 2))
 
 
 # --- pooling ------------------------------------------------------------------------------------------
