@@ -106,7 +106,8 @@ def _conv(x: Tensor, w: Tensor, bias, stride, padding, dilation, groups: int, n:
         x, w = ag.unsqueeze(x, 2), ag.unsqueeze(w, 2)
         kernel, stride, dilation, pads = (1,) + kernel, (1,) + stride, (1,) + dilation, ((0, 0),) + pads
     out = _conv2d_core(x, w, kernel, stride, dilation, pads, groups)
-    out = S.reshape_p(out, shape=(x.shape[0], out_channels) + out_sp)
+    if n == 1:  # drop the unit height axis
+        out = S.reshape_p(out, shape=(x.shape[0], out_channels) + out_sp)
     if bias is not None:
         out = out + S.reshape_p(_t(bias), shape=(out_channels,) + (1,) * n)
     return S.reshape_p(out, shape=out.shape[1:]) if unbatched else out
@@ -114,14 +115,17 @@ def _conv(x: Tensor, w: Tensor, bias, stride, padding, dilation, groups: int, n:
 
 def _conv2d_core(x: Tensor, w: Tensor, kernel, stride, dilation, pads, groups: int) -> Tensor:
     """(B, C, H, W) input -> (B, O, Ho, Wo), batch-last inside (see conv2d)."""
-    xt = _batch_last_input(x, pads)
-    hp = xt.shape[1]
-    kh, ho = kernel[0], (hp - dilation[0] * (kernel[0] - 1) - 1) // stride[0] + 1
+    hp = x.shape[2] + sum(pads[0])
+    kh, span = kernel[0], dilation[0] * (kernel[0] - 1)
+    ho = (hp - span - 1) // stride[0] + 1
     full = w.shape[1] * kernel[0] * kernel[1] * ho  # im2col rows x height, against the split's cols + products
     split = w.shape[1] * kernel[1] * hp + kh * (w.shape[0] // groups) * hp
     if kh > 1 and stride[0] == 1 and split < full:
-        return _conv2d_row_split(xt, w, kernel, stride, dilation, groups)
-    return _conv2d_batch_last(xt, w, kernel, stride, dilation, groups)
+        # vertical padding up to the kernel's span is left to the split's crop: no GEMM columns of zeros
+        (top, bottom), rows = pads[0], (max(0, pads[0][0] - span), max(0, pads[0][1] - span))
+        xt = _batch_last_input(x, (rows, pads[1]))
+        return _conv2d_row_split(xt, w, kernel, stride, dilation, groups, top - rows[0], ho)
+    return _conv2d_batch_last(_batch_last_input(x, pads), w, kernel, stride, dilation, groups)
 
 
 def _is_batch_last(a: np.ndarray) -> bool:
@@ -146,8 +150,9 @@ def _batch_last_input(x: Tensor, pads) -> Tensor:
         shape = (c, h + sum(pads[0]), wd + sum(pads[1]), b)
         return S.unslice_p(xt, index=(slice(None), slice(pads[0][0], pads[0][0] + h), slice(pads[1][0], pads[1][0] + wd),
                                 slice(None)), shape=shape)
-    # a copy only if x is not batch-last already (e.g. the output of a previous conv)
-    return S.reshape_p(S.reshape_p(xt, shape=(c, h * wd * b)), shape=(c, h, wd, b))
+    if xt.data.flags.c_contiguous:  # already batch-last (a previous conv's output): nothing to do
+        return xt
+    return S.reshape_p(S.reshape_p(xt, shape=(c, h * wd * b)), shape=(c, h, wd, b))  # merging b forces the copy
 
 
 def _conv2d_batch_last(xt: Tensor, w: Tensor, kernel, stride, dilation, groups: int) -> Tensor:
@@ -167,13 +172,15 @@ def _conv2d_batch_last(xt: Tensor, w: Tensor, kernel, stride, dilation, groups: 
     return S.transpose_p(S.reshape_p(out, shape=(o, ho, wo, b)), axes=(3, 0, 1, 2))
 
 
-def _conv2d_row_split(xt: Tensor, w: Tensor, kernel, stride, dilation, groups: int) -> Tensor:
+def _conv2d_row_split(xt: Tensor, w: Tensor, kernel, stride, dilation, groups: int, top: int, ho: int) -> Tensor:
     """Vertical stride 1: im2col along the kernel width only, (groups, C/g*kw, H'*Wo*B); one GEMM
     with the weight's kh rows stacked, (groups, kh*O/g, C/g*kw), gives every kernel row's product
-    at every input row; window_sum over (kh, 1, 1) then adds row i's product shifted by i*dh.
+    at every input row; window_sum over (kh, 1) then adds row i's product shifted by i*dh.
     Its matrices are ~kh times smaller than full im2col's (C/g*kh*kw, Ho*Wo*B), so forward and
     backward (whose VJPs are a sliding view, two GEMMs and a kw-offset window_sum) move less.
-    The weight's kh axis is flipped so that the offsets window_sum adds are the right ones."""
+    The weight's kh axis is flipped so that the offsets window_sum adds are the right ones.
+    `top` rows of vertical padding (at most the kernel's span) are not in xt: the sum's rows
+    beyond the input stand for them, and the crop starts `top` rows earlier."""
     hp, b = xt.shape[1], xt.shape[3]
     o, cg = w.shape[:2]
     og, (kh, kw), dh = o // groups, kernel, dilation[0]
@@ -182,13 +189,13 @@ def _conv2d_row_split(xt: Tensor, w: Tensor, kernel, stride, dilation, groups: i
     cols = S.reshape_p(S.transpose_p(win, axes=(0, 4, 5, 6, 1, 2, 3)), shape=(groups, cg * kw, hp * wo * b))
     wf = S.reshape_p(S.slice_p(w, index=(slice(None), slice(None), slice(None, None, -1))), shape=(groups, og, cg, kh, kw))
     rows = S.reshape_p(S.transpose_p(wf, axes=(0, 3, 1, 2, 4)), shape=(groups, kh * og, cg * kw))
-    y = S.reshape_p(rows @ cols, shape=(groups, kh, og, hp, wo, b))
-    y = S.reshape_p(S.transpose_p(y, axes=(0, 2, 3, 4, 5, 1)), shape=(groups, og, hp, wo, b, kh, 1, 1))
-    span = (kh - 1) * dh
-    out = S.window_sum_p(y, shape=(groups, og, hp + span, wo, b), kernel=(kh, 1, 1), stride=(1, 1, 1),
-                       dilation=(dh, 1, 1))
-    out = S.slice_p(S.reshape_p(out, shape=(o, hp + span, wo, b)), index=(slice(None), slice(span, hp)))
-    return S.transpose_p(out, axes=(3, 0, 1, 2))
+    y = S.reshape_p(rows @ cols, shape=(groups, kh, og, hp, wo * b, 1))
+    y = S.transpose_p(y, axes=(0, 2, 3, 4, 1, 5))  # (groups, og, hp, wo*b, kh, 1): window axes last
+    start = (kh - 1) * dh - top
+    out = S.window_sum_p(y, shape=(groups, og, hp + (kh - 1) * dh, wo * b), kernel=(kh, 1), stride=(1, 1),
+                         dilation=(dh, 1))
+    out = S.slice_p(out, index=(slice(None), slice(None), slice(start, start + ho)))
+    return S.transpose_p(S.reshape_p(out, shape=(o, ho, wo, b)), axes=(3, 0, 1, 2))
 
 
 # --- pooling ------------------------------------------------------------------------------------------
