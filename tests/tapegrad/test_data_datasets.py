@@ -199,7 +199,7 @@ def test_checksum_mismatch_through_the_mnist_loader(tmp_path):
     def fetch(url, timeout):
         return b"not mnist"
 
-    with pytest.raises(DatasetNotFoundError, match="checksum mismatch: md5"):
+    with pytest.raises(DatasetNotFoundError, match="checksum mismatch: sha256 [0-9a-f]{64}, expected 8d422c7b[0-9a-f]{56}; md5"):
         MNIST(root=tmp_path, train=False, fetch=fetch)
     assert os.listdir(tmp_path) == []
 
@@ -355,3 +355,12 @@ def test_real_fashion_mnist(tmp_path):
     assert test.images.shape == (10000, 1, 28, 28) and len(test) == 10000
     np.testing.assert_array_equal(np.bincount(train.labels), [6000] * 10)
     np.testing.assert_array_equal(np.bincount(test.labels), [1000] * 10)
+
+
+def test_every_published_file_is_verified_by_sha256():
+    from tapegrad.data import FASHION_MNIST_SOURCE, MNIST_SOURCE
+
+    for source in (MNIST_SOURCE, FASHION_MNIST_SOURCE):
+        assert len(source.checksums) == 4
+        for name, digests in source.checksums.items():
+            assert len(digests["sha256"]) == 64 and len(digests["md5"]) == 32, name
