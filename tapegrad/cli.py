@@ -338,11 +338,12 @@ def write_graph(model: Any, input_shape: Sequence[int], out: Path, backward: boo
     import numpy as np
 
     import autograd as ag
-    from autograd.viz import draw, record_backward
+    from autograd.viz import draw, record_backward, record_inputs
     from tapegrad.models import LOSSES
 
     x = ag.tensor(np.random.default_rng(0).random((1, *input_shape), dtype=np.float32))
-    output = model(x)
+    with record_inputs():  # draw the image as the input, not a conv's unfolding of it
+        output = model(x)
     if backward:
         params = list(model.parameters())
         value = LOSSES[loss]()(output, np.zeros(1, dtype=np.int64))
