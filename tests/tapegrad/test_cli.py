@@ -357,5 +357,5 @@ def test_eval_and_predict_compiled_and_eager_agree(tiny_run, capsys):
 def test_graph_draws_the_image_not_the_conv_unfolding(tmp_path):
     out = tmp_path / "g.dot"
     assert main(["graph", "--model", "digits", "-o", str(out)]) == 0
-    leaves = [line for line in out.read_text().splitlines() if "lightyellow" in line]
+    leaves = [line for line in out.read_text().splitlines() if "fillcolor=lightyellow" in line]
     assert len(leaves) == 1 and "(1, 1, 20, 20) f32" in leaves[0]  # the user's image, one input
