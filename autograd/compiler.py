@@ -184,16 +184,14 @@ def _key_of(value: Any) -> Any:
 class Captured:
     """A traced Program with what replay needs: where its inputs and state come from."""
 
-    def __init__(self, program: Program, template: Any, n_leaves: int, tracked: list, modules: list,
-                 optimizers: list, generators: list, out_template: Any) -> None:
+    def __init__(self, program: Program, template: Any, tracked: list, optimizers: list, generators: list,
+                 guard: list) -> None:
         self.program = program
         self.template = template
-        self.n_leaves = n_leaves
         self.tracked = tracked
-        self.modules = modules
         self.optimizers = optimizers
         self.generators = generators
-        self.out_template = out_template
+        self.guard = guard  # (tensor, grad is None, shape, dtype) of every tensor the program reads
         self.replay = None
         self.calls = 0
 
@@ -235,13 +233,6 @@ class Captured:
             t.grad = None
         self.calls += 1
         return _rebuild(self.program.outputs, iter(results[:n]))
-
-
-def _write(slot: StateSlot, arr: np.ndarray | None) -> None:
-    if slot.slot == "grad":
-        slot.tensor.grad = None if arr is None else Tensor._make(arr)
-    else:
-        slot.tensor.data = arr
 
 
 def _rebuild(template: Any, values) -> Any:
@@ -383,12 +374,9 @@ def capture(fn: Callable, args: tuple, kwargs: dict, state: Iterable[Any] = ()) 
             if obj is not None and type(obj.data) is Traced:
                 obj.data = plain(obj.data)
     prog.writes = writes
-    out_template = _output_template(result)
-    prog.outputs = out_template
+    prog.outputs = _output_template(result)
     result = _unwrap_result(result)
-    captured = Captured(prog, template, len(leaves), all_tracked, modules, optimizers,
-                        list(rec.generators.values()), out_template)
-    captured.guard = guard
+    captured = Captured(prog, template, all_tracked, optimizers, list(rec.generators.values()), guard)
     return captured, result
 
 

@@ -12,6 +12,8 @@ array kept in `state` or written in place is made with `out=` or `np.array(...)`
 """
 from __future__ import annotations
 
+import functools
+
 import warnings
 from typing import Any, Callable, Iterable, Mapping
 
@@ -146,27 +148,18 @@ class Optimizer:
                     if p.grad is None:
                         continue
                     g = self._grad_array(p)
-                    if is_tracing():  # compile: one equation that calls _update again at every replay
-                        opaque(f"{type(self).__name__}.update", self._replayable_update(p, group), p.data, g)
+                    if is_tracing():  # compile: one equation that calls _update_one again at every replay
+                        opaque(f"{type(self).__name__}.update", functools.partial(self._update_one, p, group),
+                               p.data, g)
                     else:
-                        state = self.state.get(p)
-                        if state is None:
-                            state = self.state[p] = {}
-                        self._update(p.data, g, state, group)
+                        self._update_one(p, group, p.data, g)
                     mark_modified(p, f"{type(self).__name__}.step")
         return loss
 
-    def _replayable_update(self, p: Tensor, group: dict[str, Any]) -> Callable[[np.ndarray, np.ndarray], None]:
-        """The update of one parameter as a replay calls it: the state and the group's hyperparameters
-        (a scheduler's learning rate) are looked up at each call, not frozen at trace time."""
-
-        def update(p_array: np.ndarray, g_array: np.ndarray) -> None:
-            state = self.state.get(p)
-            if state is None:
-                state = self.state[p] = {}
-            self._update(p_array, g_array, state, group)
-
-        return update
+    def _update_one(self, p: Tensor, group: dict[str, Any], p_array: np.ndarray, g_array: np.ndarray) -> None:
+        """One parameter's update. The state and the group's hyperparameters (a scheduler's learning
+        rate) are looked up at each call, so a replay reads them then, not at trace time."""
+        self._update(p_array, g_array, self.state.setdefault(p, {}), group)
 
     def _grad_array(self, p: Tensor) -> np.ndarray:
         """The gradient as an ndarray of p's shape and dtype (read-only by contract: never written)."""

@@ -145,46 +145,24 @@ def _npz_errors(path: str) -> Iterator[None]:
         raise UserError(user_message(exc)) from None
 
 
-def _sparse_label_note(train: Any, test: Any) -> str | None:
-    """A note when the labels use few of the classes 0..max (the model gets max + 1 outputs): more
-    than 20 classes and fewer than half of them occur. The data layer's rule and words, for
-    datasets that do not carry the note themselves."""
-    import numpy as np
-
-    labels = np.concatenate([train.labels, test.labels])
-    top = int(labels.max()) + 1 if labels.size else 0
-    found = len(np.unique(labels))
-    if top <= 20 or 2 * found >= top:
-        return None
-    return (f"labels are sparse: {found} distinct values in 0..{top - 1}, so the model gets {top} outputs, "
-            f"{top - found} of them for labels that never occur; remap them to 0..{found - 1} with "
-            "`_, labels = np.unique(labels, return_inverse=True)`")
-
-
 def _npz_split(path: str) -> tuple[Any, Any]:
-    """(train, test) of an .npz: the data layer's split when it has one (a Keras-style file's own
-    train/test), else the first 80% in file order for training and the rest for testing."""
+    """(train, test) of an .npz through the data layer (a Keras-style file's own split, else the
+    first 80% in file order for training); the CLI's own checks name the file in its terms."""
     from tapegrad import data
 
     _check_npz_file(path)
     with _npz_errors(path):
-        if hasattr(data, "load_npz_split"):
-            return data.load_npz_split(path)
-        full = data.load_npz(path)
-    cut = int(round(0.8 * len(full)))
-    if not 0 < cut < len(full):
-        raise UserError(f"{short(path)}: {len(full)} samples are too few to split into train and test")
-    train = data.ArrayDataset(full.images[:cut], full.labels[:cut])
-    test = data.ArrayDataset(full.images[cut:], full.labels[cut:])
-    train.notes = test.notes = list(getattr(full, "notes", []))  # e.g. "images were channels-last ..."
-    return train, test
+        return data.load_npz_split(path)
 
 
 def load_data(name: str, data_dir: str | None = None, limit_train: int | None = None,
               limit_test: int | None = None) -> Data:
     """Train and test split, class names and notes (layout fixes, sparse labels) of a dataset name or
     an .npz path (split 80/20 in file order). Python warnings of the data layer become notes."""
+    import numpy as np
+
     from tapegrad import data
+    from tapegrad.data.arrays import sparse_label_note
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -216,7 +194,8 @@ def load_data(name: str, data_dir: str | None = None, limit_train: int | None = 
     else:
         top = max(int(train.labels.max()), int(test.labels.max())) + 1
         classes = [str(i) for i in range(max(top, 10) if name in DATASETS else top)]
-        sparse = _sparse_label_note(train, test)
+        labels = np.concatenate([train.labels, test.labels])
+        sparse = sparse_label_note(int(labels.max()) + 1, len(np.unique(labels))) if labels.size else None
         if sparse and not any("label" in n for n in notes):
             notes.append(sparse)
     return Data(_limit(train, limit_train), _limit(test, limit_test), classes, notes)

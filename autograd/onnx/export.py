@@ -12,6 +12,7 @@ import numpy as np
 import onnx
 from onnx import helper
 
+from ..fileio import atomic_write
 from ..introspect import LeafInfo, NodeInfo, Record
 from ..tensor import Tensor
 from . import trace as T
@@ -58,7 +59,7 @@ def export(
         model = _Builder(first, seen, module, opset, input_names, output_names, dynamic_batch, patterns).build()
     onnx.checker.check_model(model, full_check=True)
     if path is not None:
-        onnx.save(model, os.fspath(path))
+        atomic_write(path, model.SerializeToString())  # a crash never leaves half a model
     return model
 
 
