@@ -39,13 +39,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .cli import UserError, load_run
+    from .config import check_number
 
     try:
         from autograd.onnx import ExportError, export
     except ImportError as exc:
         raise UserError(f"{exc}") from None
-    if args.batch_size < 1:
-        raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
+    check_number("batch_size", args.batch_size)
     cfg, model = load_run(Path(args.run_dir))
     shape = (args.batch_size, *cfg["input_shape"])
     example = np.random.default_rng(0).random(shape, dtype=np.float32)

@@ -6,6 +6,7 @@ import numpy as np
 from ..batching import to_front
 from ..errors import ShapeError, fmt_shape
 from ..primitive import defprim, shape_of
+from .elementwise import _plus
 from .shape import broadcast_to_p, reshape_p, sum_to, transpose_p
 
 
@@ -75,7 +76,7 @@ def _matmul_jvp(ts, ans, x, y):
     tx, ty = ts
     dx = None if tx is None else matmul_p(tx, y)
     dy = None if ty is None else matmul_p(x, ty)
-    return dx if dy is None else dy if dx is None else dx + dy
+    return _plus(dx, dy)
 
 
 def _matmul_batch(args, dims):
@@ -174,7 +175,7 @@ def _einsum_jvp(ts, ans, *xs, subscripts):
     for i, t in enumerate(ts):
         if t is not None:
             term = einsum_p(*xs[:i], t, *xs[i + 1:], subscripts=subscripts)
-            total = term if total is None else total + term
+            total = _plus(total, term)
     return total
 
 

@@ -2,6 +2,7 @@
 ONNX check, onnxruntime gives tapegrad's outputs, and what cannot be exported says where."""
 import numpy as np
 import pytest
+from pathlib import Path
 from hypothesis import given, settings, strategies as st
 
 onnx = pytest.importorskip("onnx")
@@ -294,3 +295,17 @@ def test_more_layer_patterns(layer, shape, op):
     x = 3 * rng.normal(size=(5, *shape)).astype(np.float32)
     (got,) = session(exported).run(None, {"input": x})
     np.testing.assert_allclose(got, forward(layer.eval(), x), rtol=0, atol=1e-5)
+
+
+# docs/export.md's table of graph sizes: (with patterns, primitive by primitive)
+NODE_COUNTS = {"digits": (6, 31), "zhou": (4, 23), "escontrela": (9, 55), "nielsen-mlp": (5, 9),
+               "mlp-l2": (4, 8), "nielsen-conv": (7, 30), "lenet-bn": (15, 88)}
+
+
+@pytest.mark.parametrize("name", sorted(NODE_COUNTS))
+def test_graph_sizes_are_the_documented_ones(name):
+    model = build_model(name, MODELS[name].recipe.input_shape)
+    x = np.zeros((2, *MODELS[name].recipe.input_shape), np.float32)
+    sizes = tuple(len(export(model, x, None, patterns=p).graph.node) for p in (True, False))
+    assert sizes == NODE_COUNTS[name]
+    assert f"| `{name}` | {sizes[0]} | {sizes[1]} |" in (Path(__file__).resolve().parents[2] / "docs" / "export.md").read_text()
