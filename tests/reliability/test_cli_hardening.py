@@ -412,10 +412,17 @@ def test_fuzz_real_tiny_runs(tmp_path_factory, capsys, options, batch):
 
 
 # --- the lock: two processes, one folder ---------------------------------------------------------
+def _default_sigint() -> None:
+    """In the child, before exec: Ctrl-C as a terminal delivers it. An ignored SIGINT (SIG_IGN) is
+    inherited across exec, and Python then keeps ignoring it, so a test runner that ignores it
+    would make the child ignore the test's signal."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _train_process(args, cwd):
     env = dict(os.environ, PYTHONPATH=str(REPO))
     return subprocess.Popen([sys.executable, "-m", "tapegrad", "train", *args], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
 
 
 def test_two_trainings_into_one_folder_exactly_one_runs(tmp_path):
@@ -464,7 +471,7 @@ def test_ctrl_c_early_in_a_real_process_never_shows_a_traceback(tmp_path):
         time.sleep(0.01)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
+    assert proc.returncode == 130, (err, out[-500:], signal.getsignal(signal.SIGINT))
     assert "Traceback" not in err and err.count("\n") == 1
     assert err.startswith("interrupted: checkpoint saved to") or err == "tapegrad: error: interrupted by Ctrl-C\n"
 
