@@ -136,7 +136,7 @@ class Program:
         report: list[str] = []
         for _ in range(4):
             before = len(report)
-            for p in (fold_constants, fold_shapes, cse, dce):
+            for p in (fold_constants, fold_shapes, cse, elide_copies, dce):
                 report.extend(p(self))
             if len(report) == before:
                 break
@@ -548,6 +548,59 @@ def cse(program: Program) -> list[str]:
     return _summary("common subexpressions", removed)
 
 
+def elide_copies(program: Program) -> list[str]:
+    """np.array(x, copy=True) -> x when no one else can see x's memory: x is made fresh inside the
+    program (or is a view of such an array), nothing else reads it or its base, nothing writes
+    into them, and the copy would have x's layout. (Backward copies every gradient it hands to a
+    leaf, so the caller owns it; in a replay the gradient's own array is already owned.)"""
+    producer = {o: e for e in program.eqns for o in e.outs}
+    readers: dict[int, int] = {}
+    for e in program.eqns:
+        for v in e.reads():
+            readers[v] = readers.get(v, 0) + 1
+    leaving = set(program.output_vars()) | {v for v, _ in program.inputs} | {v for v, _ in program.reads}
+    protected = _mutated_roots(program)
+    mapping: dict[int, int] = {}
+    kept, removed = [], []
+    for e in program.eqns:
+        if mapping:
+            e.args = _substitute(e.args, mapping)
+            e.kwargs = {k: _substitute(v, mapping) for k, v in e.kwargs.items()}
+        if (e.kind == "numpy" and e.name == "np.array" and e.kwargs == {"copy": True} and len(e.args) == 1
+                and type(e.args[0]) is Var and len(e.outs) == 1):
+            src, out = e.args[0].id, e.outs[0]
+            same_layout = all(program.avals[src][i] == program.avals[out][i] for i in (0, 1, 3))
+            if same_layout and _private(program, src, producer, readers, leaving, protected):
+                mapping[out] = src
+                removed.append("np.array (copy)")
+                continue
+        kept.append(e)
+    program.eqns = kept
+    _rename_outputs(program, mapping)
+    return _summary("copies", removed)
+
+
+def _private(program: Program, v: int, producer: dict, readers: dict, leaving: set, protected: set) -> bool:
+    """v is read once (by the copy), and so is each view between it and the fresh array it comes from."""
+    while True:
+        if v in leaving or v in protected or readers.get(v, 0) != 1:
+            return False
+        e = producer.get(v)
+        if e is None:
+            return False
+        if not _may_alias(e) or _reduces(program, e):
+            return True
+        if not (e.kind == "prim" and e.name in ("transpose", "reshape") and type(e.args[0]) is Var):
+            return False
+        v = e.args[0].id
+
+
+def _reduces(program: Program, e: Eqn) -> bool:
+    """A sum_to that changes the shape: a fresh array (sum_to to the same shape returns its input)."""
+    return (e.kind == "prim" and e.name == "sum_to" and type(e.args[0]) is Var
+            and program.avals[e.args[0].id][0] != program.avals[e.outs[0]][0])
+
+
 def _rename_outputs(program: Program, mapping: dict[int, int]) -> None:
     if not mapping:
         return
@@ -566,6 +619,7 @@ def fold_shapes(program: Program) -> list[str]:
     for e in program.eqns:
         if mapping:
             e.args = _substitute(e.args, mapping)
+            e.kwargs = {k: _substitute(v, mapping) for k, v in e.kwargs.items()}
         if e.kind == "prim" and e.name in ("reshape", "transpose") and not protected.intersection(e.outs):
             (src,) = e.args
             src_eqn = producer.get(src.id)
@@ -599,17 +653,32 @@ def fold_shapes(program: Program) -> list[str]:
     return _summary("shape folding", removed)
 
 
+#: NumPy calls whose result depends on their argument's shape and dtype only (known at trace time)
+_SHAPE_ONLY = {"ones_like": np.ones, "zeros_like": np.zeros}
+
+
 def fold_constants(program: Program) -> list[str]:
-    """Evaluate now the pure equations whose inputs are all constants; their results become constants."""
+    """Evaluate now the pure equations whose inputs are all constants (or whose result depends only on
+    shapes, like the ones backward starts from); their results become constants. Then a multiply by a
+    constant of ones is its other operand (exactly: 1.0 * y == y)."""
     protected = _mutated_roots(program)
+    leaving = set(program.output_vars())  # a result the caller receives stays a variable
     mapping_values: dict[int, Any] = {}
     kept, removed = [], []
     for e in program.eqns:
         if mapping_values:
             e.args = _bind(e.args, mapping_values)
             e.kwargs = {k: _bind(v, mapping_values) for k, v in e.kwargs.items()}
+        if (e.kind == "numpy" and e.name in _SHAPE_ONLY and not e.effect and not e.kwargs and len(e.outs) == 1
+                and not protected.intersection(e.outs) and e.outs[0] not in leaving):
+            shape, dtype = program.avals[e.outs[0]][:2]
+            value = _SHAPE_ONLY[e.name](shape, dtype)
+            value.flags.writeable = False
+            mapping_values[e.outs[0]] = value
+            removed.append(e.name)
+            continue
         if (e.kind in ("prim", "numpy") and not e.effect and not any(True for _ in e.reads())
-                and not protected.intersection(e.outs) and e.outs):
+                and not protected.intersection(e.outs) and e.outs and not leaving.intersection(e.outs)):
             result = e.fn(*e.args, **e.kwargs)
             results = result if len(e.outs) > 1 else (result,)
             for o, r in zip(e.outs, results):
@@ -620,7 +689,34 @@ def fold_constants(program: Program) -> list[str]:
             continue
         kept.append(e)
     program.eqns = kept
-    return _summary("constant folding", removed)
+    return _summary("constant folding", removed) + _drop_unit_factors(program, protected)
+
+
+def _is_ones(value: Any) -> bool:
+    return isinstance(value, (np.ndarray, float, int)) and not isinstance(value, bool) and np.size(value) <= (1 << 16) \
+        and bool(np.all(np.asarray(value) == 1))
+
+
+def _drop_unit_factors(program: Program, protected: set[int]) -> list[str]:
+    """mul(ones, y) and mul(y, ones) -> y, when the result has y's shape and dtype (the ones do not
+    broadcast y up or change its type)."""
+    mapping: dict[int, int] = {}
+    kept, removed = [], []
+    for e in program.eqns:
+        if mapping:
+            e.args = _substitute(e.args, mapping)
+            e.kwargs = {k: _substitute(v, mapping) for k, v in e.kwargs.items()}
+        if e.kind == "prim" and e.name == "mul" and not e.kwargs and len(e.outs) == 1 and not protected.intersection(e.outs):
+            a, b = e.args
+            other = b if _is_ones(a) else a if _is_ones(b) else None
+            if type(other) is Var and program.avals[other.id][:2] == program.avals[e.outs[0]][:2]:
+                mapping[e.outs[0]] = other.id
+                removed.append("mul (by ones)")
+                continue
+        kept.append(e)
+    program.eqns = kept
+    _rename_outputs(program, mapping)
+    return _summary("unit factors", removed)
 
 
 def _bind(template: Any, values: dict[int, Any]) -> Any:

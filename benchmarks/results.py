@@ -10,6 +10,10 @@ What differs: dropout masks (each framework's generator) and floating-point summ
     python benchmarks/results.py --dataset mnist-10k                       # recipe epochs
     python benchmarks/results.py --dataset fashion-mnist --models lenet-bn --epochs 10 --seeds 0
 
+tapegrad runs compiled steps (as `tapegrad train` does; `--eager` for per-op mode). `--frameworks
+tapegrad` / `--frameworks torch` train one side only, so the two can run in separate processes side
+by side (one thread each on a 2-core machine: the same conditions for both).
+
 Prints one row per (model, seed) and the means, as Markdown, and appends JSON lines to --log.
 """
 from __future__ import annotations
@@ -29,6 +33,9 @@ from tapegrad.cli import load_datasets
 from tapegrad.data import DataLoader
 from tapegrad.models import LOSSES, MODELS, build_model, weight_decay_for
 from tapegrad.train import EarlyStopping
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import pin_threads  # noqa: E402  (benchmarks/ is not a package)
 
 
 # --- the PyTorch twin ------------------------------------------------------------------------------
@@ -123,7 +130,8 @@ def train_torch(torch, model, spec, cfg, loader, test) -> dict[str, float]:
     return {"test_acc": float(np.mean(preds == test.labels)), **timing}
 
 
-def train_tapegrad(model, spec, cfg, loader, test) -> dict[str, float]:
+def train_tapegrad(model, spec, cfg, loader, test, eager: bool = False) -> dict[str, float]:
+    """Compiled steps by default, as `tapegrad train` runs them (eager=True: per-op eager mode)."""
     import autograd as ag
     from tapegrad.train import accuracy
 
@@ -142,10 +150,12 @@ def train_tapegrad(model, spec, cfg, loader, test) -> dict[str, float]:
         if r.clip_value is not None:
             optim.clip_grad_value_(params, r.clip_value)
         opt.step()
-        return loss.item()
+        return loss
 
+    run = step if eager else ag.compile(step, state=[model, opt])
     model.train()
-    timing = _loop(step, loader, cfg["epochs"], _early(r), lambda: sched.step() if sched else None)
+    timing = _loop(lambda images, labels: run(images, labels).item(), loader, cfg["epochs"], _early(r),
+                   lambda: sched.step() if sched else None)
     return {"test_acc": accuracy(model, test.images, test.labels), **timing}
 
 
@@ -153,7 +163,8 @@ def _early(recipe) -> EarlyStopping | None:
     return EarlyStopping(recipe.early_stop_loss) if recipe.early_stop_loss is not None else None
 
 
-def run_one(torch, name: str, seed: int, train, test, epochs: int | None) -> dict[str, Any]:
+def run_one(torch, name: str, seed: int, train, test, epochs: int | None, frameworks=("tapegrad", "torch"),
+            eager: bool = False) -> dict[str, Any]:
     spec = MODELS[name]
     shape = tuple(train.images.shape[1:])
     cfg = {"lr": spec.recipe.lr, "epochs": epochs or spec.recipe.epochs,
@@ -164,12 +175,15 @@ def run_one(torch, name: str, seed: int, train, test, epochs: int | None) -> dic
     def loader():
         return DataLoader(train, batch_size=spec.recipe.batch_size, shuffle=True, seed=seed)
 
-    tg = train_tapegrad(model, spec, cfg, loader(), test)
-    pt = train_torch(torch, twin, spec, cfg, loader(), test)
+    nan = {"test_acc": float("nan"), "seconds": float("nan"), "robust_s": float("nan"), "steps": 0}
+    tg = train_tapegrad(model, spec, cfg, loader(), test, eager) if "tapegrad" in frameworks else nan
+    pt = train_torch(torch, twin, spec, cfg, loader(), test) if "torch" in frameworks else nan
     return {"model": name, "seed": seed, "epochs": cfg["epochs"], "n_train": len(train), "n_test": len(test),
+            "tapegrad_mode": "eager" if eager else "compiled",
             "tapegrad_acc": tg["test_acc"], "torch_acc": pt["test_acc"],
             "tapegrad_s": tg["seconds"], "torch_s": pt["seconds"],
-            "tapegrad_robust_s": tg["robust_s"], "torch_robust_s": pt["robust_s"], "steps": tg["steps"]}
+            "tapegrad_robust_s": tg["robust_s"], "torch_robust_s": pt["robust_s"],
+            "steps": max(tg["steps"], pt["steps"])}
 
 
 def main() -> None:
@@ -182,10 +196,13 @@ def main() -> None:
     parser.add_argument("--limit-train", type=int, default=None)
     parser.add_argument("--log", default=None, help="append JSON lines here (nothing is written without it)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--eager", action="store_true", help="tapegrad per-op eager (default: compiled steps)")
+    parser.add_argument("--frameworks", nargs="+", default=["tapegrad", "torch"], choices=["tapegrad", "torch"],
+                        help="train only these (e.g. one per process, started side by side)")
     args = parser.parse_args()
     import torch
 
-    torch.set_num_threads(args.threads)
+    print("threads:", json.dumps(pin_threads(args.threads, torch)), flush=True)
     train, test, _ = load_datasets(args.dataset, args.data_dir, args.limit_train)
     print("| model | seed | epochs | tapegrad acc | PyTorch acc | diff (points) | tapegrad s | PyTorch s | "
           "time ratio (median step) |")
@@ -193,7 +210,7 @@ def main() -> None:
     rows = []
     for name in args.models:
         for seed in args.seeds:
-            row = run_one(torch, name, seed, train, test, args.epochs)
+            row = run_one(torch, name, seed, train, test, args.epochs, args.frameworks, args.eager)
             row["dataset"] = args.dataset
             rows.append(row)
             if args.log is not None:
@@ -214,5 +231,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, os.path.dirname(__file__))
     main()

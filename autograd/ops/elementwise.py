@@ -48,7 +48,7 @@ add_p = defprim(
 sub_p = defprim(
     "sub", np.subtract,
     lambda g, ans, x, y: sum_to(g, shape_of(x)),
-    lambda g, ans, x, y: sum_to(-g, shape_of(y)),
+    lambda g, ans, x, y: -sum_to(g, shape_of(y)),  # negate the reduced cotangent: a broadcast y's is small
     domain=("real", "real"), jvp=lambda ts, ans, x, y: _plus(ts[0], _times(ts[1], -1)), batch=batch_elementwise("sub"),
     doc="x - y, broadcasting")
 mul_p = defprim(

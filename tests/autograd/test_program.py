@@ -122,3 +122,31 @@ def test_the_example_in_docs_compile_runs(capsys):
     assert ns["step"].traces == 2
     out = capsys.readouterr().out
     assert "0.weight.grad:f32[8,4]" in out and "Adam.update" in out
+
+
+def test_the_listings_in_docs_compile_are_the_current_programs():
+    """docs/compile.md shows the digits step's Program before and after the passes; regenerate with
+    `python docs/tools/compile_listing.py` when the ops or passes change."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tool = Path(__file__).resolve().parents[2] / "docs" / "tools" / "compile_listing.py"
+    done = subprocess.run([sys.executable, str(tool), "--check"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_passes_drop_the_unit_factor_and_the_gradient_copies_and_replay_stays_exact():
+    """backward's seed of ones and its copies of leaf gradients are not needed in a Program."""
+    step, x, y = _mlp_step()
+    program = ag.trace(step, x, y)
+    names = [e.name for e in program.eqns]
+    assert "ones_like" in names and names.count("np.array") >= 1
+    report = "\n".join(program.simplify())
+    names = [e.name for e in program.eqns]
+    assert "ones_like" not in names and "np.array" not in names
+    assert "unit factors" in report and "copies" in report
+    compiled = ag.compile(_mlp_step()[0], verify=3)  # replay and eager side by side: raises if they differ
+    for _ in range(5):
+        compiled(x, y)
+    assert compiled.traces == 2
