@@ -263,6 +263,20 @@ class Replay:
             return repr(value)
         return self._const(value)
 
+    def _is_view(self, e: Eqn) -> bool:
+        """Whether a reshape gave a view when traced (else replay calls the primitive, whose copy is
+        placed to avoid 4K aliasing: allocator.copy_unaliased)."""
+        (src,) = e.args
+        shape, dtype, _, strides = self.program.avals[src.id]
+        if strides is None or type(src) is not Var:
+            return False
+        probe = np.lib.stride_tricks.as_strided(np.empty(1, dtype), shape=shape, strides=strides)  # never read
+        try:
+            probe.reshape(e.kwargs["shape"], copy=False)
+        except (ValueError, TypeError):
+            return False
+        return True
+
     def _allocate(self) -> list[np.ndarray]:
         """One view of the arena per planned variable, laid out as the traced result was."""
         arena = np.empty(self.arena_bytes, np.uint8)
@@ -298,7 +312,7 @@ class Replay:
                 fn = self._const(_writer(e))
                 extra = [f"out=b{e.outs[0]}"]
             inline = _INLINE.get(e.name) if e.kind == "prim" and not extra else None
-            if inline is not None and _is_registered_forward(e):
+            if inline is not None and _is_registered_forward(e) and (e.name != "reshape" or self._is_view(e)):
                 call = inline.format(*[self._expr(a) for a in e.args], **{k: self._expr(v) for k, v in e.kwargs.items()})
             else:
                 call = f"{fn}({', '.join([self._expr(a) for a in e.args] + [f'{k}={self._expr(v)}' for k, v in e.kwargs.items()] + extra)})"

@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 from ..batching import batch_size, broadcast_at, front_only, lead_index, moveaxis, ndim_of, to_front
+from ..allocator import copy_unaliased
 from ..errors import ShapeError, fmt_shape
 from ..primitive import defprim, shape_of
 
@@ -26,7 +27,12 @@ def _grow_shape(params: dict, ndim: int, size: int) -> dict:
 # --- reshape / transpose / cast ---------------------------------------------------------------
 def _reshape(x, shape):
     """View the same elements in a new shape."""
-    return np.reshape(x, shape)
+    try:  # a copy only when no view can; placed by copy_unaliased (4K aliasing)
+        return x.reshape(shape, copy=False)
+    except ValueError:  # the layout needs a copy
+        return copy_unaliased(x).reshape(shape)
+    except TypeError:  # NumPy < 2.1: no copy= argument
+        return np.reshape(x, shape)
 
 
 def _reshape_check(x, shape):

@@ -9,8 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+import autograd as ag
 from autograd import allocator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,3 +72,21 @@ def test_warm_training_step_causes_no_page_faults(name, batch, side):
 def test_without_the_setting_the_same_step_faults():
     """The test above can fail: with the tuning turned off, the same step pays page faults."""
     assert faults_per_step("escontrela", 32, 28, TAPEGRAD_KEEP_FREED_MEMORY="0") > 500
+
+
+def test_a_reshape_that_must_copy_places_its_copy_at_its_source_page_offset():
+    """copy_unaliased: a large copy starts at the same offset within a 4 KiB page as its source,
+    never 16 bytes past it (where the next heap block would be), and holds the same values."""
+    from autograd.allocator import PAGE, UNALIASED_MIN_BYTES
+    from autograd.ops.shape import reshape_p
+
+    base = np.arange(2 * 32 * 30 * 512, dtype=np.float32).reshape(2, 32, 30, 512)
+    window = base[:, :, 1:29, :].transpose(1, 0, 2, 3)  # no view can merge these axes
+    assert window.nbytes >= UNALIASED_MIN_BYTES
+    out = reshape_p(ag.tensor(window), shape=(32, 2 * 28 * 512)).data
+    np.testing.assert_array_equal(out, np.reshape(window, (32, -1)))
+    assert out.flags.c_contiguous and not np.shares_memory(out, base)
+    offset = lambda a: a.__array_interface__["data"][0] % PAGE
+    assert offset(out) == offset(window)
+    view = reshape_p(ag.tensor(base), shape=(64, 30 * 512)).data
+    assert np.shares_memory(view, base)  # a reshape that can be a view still is one
