@@ -78,9 +78,12 @@ def _max_vjp(g, ans, x, axis, keepdims):
     shape = shape_of(x)
     kept = _kept_shape(shape, axis)
     winners = x.data == ans.data.reshape(kept)  # a constant mask: max is piecewise linear
-    share = winners.astype(x.dtype)
-    count = _reduce(np.add, share, axis, keepdims=True)
+    reduced = math.prod(shape) // max(math.prod(kept), 1)  # elements per maximum
+    # winners per maximum, counted on the 1-byte mask (a float copy would be a full-size pass more)
+    count = _reduce(np.add, winners.view(np.uint8) if reduced < 256 else winners.astype(np.int32), axis, keepdims=True)
+    share = winners  # g * mask: bool multiplies as 0/1
     if (count > 1).any():  # ties: split the gradient evenly between them
+        share = winners.astype(x.dtype)
         share /= count
     if not keepdims:
         g = reshape_p(g, shape=kept)

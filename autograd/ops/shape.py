@@ -349,9 +349,18 @@ def _window_sum(x, shape, kernel, stride, dilation):
     """
     n = len(kernel)
     out_sp = x.shape[-2 * n:-n]
-    res = np.zeros(shape, dtype=x.dtype)
     lead = (slice(None),) * (len(shape) - n)
-    for offset in np.ndindex(*kernel):
+    offsets = iter(np.ndindex(*kernel))
+    if all(s == 1 for s in stride) and all(m > 0 for m in out_sp):
+        # the first offset covers [0, m) on each window axis: copy it there and zero only the rest
+        # (one full-size pass less than zeros + add)
+        res = np.empty(shape, dtype=x.dtype)
+        res[lead + tuple(slice(0, m) for m in out_sp)] = x[(Ellipsis,) + next(offsets)]
+        for i, m in enumerate(out_sp):
+            res[lead + (slice(None),) * i + (slice(m, None),)] = 0
+    else:
+        res = np.zeros(shape, dtype=x.dtype)
+    for offset in offsets:
         dst = lead + tuple(
             slice(o * d, o * d + s * (m - 1) + 1, s) for o, d, s, m in zip(offset, dilation, stride, out_sp)
         )
