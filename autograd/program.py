@@ -465,6 +465,29 @@ def _summary(what: str, removed: list[str]) -> list[str]:
     return [f"{what}: removed {len(removed)} equation(s) (" + ", ".join(f"{n} x{c}" for n, c in sorted(counts.items())) + ")"]
 
 
+def _forwarding_pass(program: Program, what: str,
+                     forward: Callable[[Eqn], "tuple[str, int | None] | None"]) -> list[str]:
+    """Visit the equations in order, their inputs renamed first; when `forward(e)` returns
+    (name, var), e goes and later readers (and the program's outputs) read var instead; (name,
+    None) counts a rewrite of e in place."""
+    mapping: dict[int, int] = {}
+    kept, removed = [], []
+    for e in program.eqns:
+        if mapping:
+            e.args = _substitute(e.args, mapping)
+            e.kwargs = {k: _substitute(v, mapping) for k, v in e.kwargs.items()}
+        hit = forward(e)
+        if hit is not None:
+            removed.append(hit[0])
+        if hit is None or hit[1] is None:
+            kept.append(e)
+            continue
+        mapping[e.outs[0]] = hit[1]
+    program.eqns = kept
+    _rename_outputs(program, mapping)
+    return _summary(what, removed)
+
+
 def dce(program: Program) -> list[str]:
     """Dead-code elimination: drop equations whose results nothing reads and that change nothing."""
     needed = set(program.output_vars())
@@ -574,24 +597,17 @@ def elide_copies(program: Program) -> list[str]:
             readers[v] = readers.get(v, 0) + 1
     leaving = set(program.output_vars()) | {v for v, _ in program.inputs} | {v for v, _ in program.reads}
     protected = _mutated_roots(program)
-    mapping: dict[int, int] = {}
-    kept, removed = [], []
-    for e in program.eqns:
-        if mapping:
-            e.args = _substitute(e.args, mapping)
-            e.kwargs = {k: _substitute(v, mapping) for k, v in e.kwargs.items()}
+
+    def forward(e: Eqn) -> tuple[str, int] | None:
         if (e.kind == "numpy" and e.name == "np.array" and e.kwargs == {"copy": True} and len(e.args) == 1
                 and type(e.args[0]) is Var and len(e.outs) == 1):
             src, out = e.args[0].id, e.outs[0]
             same_layout = all(program.avals[src][i] == program.avals[out][i] for i in (0, 1, 3))
             if same_layout and _private(program, src, producer, readers, leaving, protected):
-                mapping[out] = src
-                removed.append("np.array (copy)")
-                continue
-        kept.append(e)
-    program.eqns = kept
-    _rename_outputs(program, mapping)
-    return _summary("copies", removed)
+                return "np.array (copy)", src
+        return None
+
+    return _forwarding_pass(program, "copies", forward)
 
 
 def _private(program: Program, v: int, producer: dict, readers: dict, leaving: set, protected: set) -> bool:
@@ -624,47 +640,36 @@ def _rename_outputs(program: Program, mapping: dict[int, int]) -> None:
 
 def fold_shapes(program: Program) -> list[str]:
     """reshape(reshape(x)) -> reshape(x); a reshape to x's own shape and transpose(transpose(x)) with
-    the identity permutation -> x; transpose(transpose(x, a), b) -> transpose(x, a[b])."""
+    the identity permutation -> x; transpose(transpose(x, a), b) -> transpose(x, a[b]).
+    The chain's first link is then dead when nothing else read it: dce reports it."""
     producer = {o: e for e in program.eqns for o in e.outs}
     protected = _mutated_roots(program)
-    mapping: dict[int, int] = {}
-    removed = []
-    kept = []
-    for e in program.eqns:
-        if mapping:
-            e.args = _substitute(e.args, mapping)
-            e.kwargs = {k: _substitute(v, mapping) for k, v in e.kwargs.items()}
-        if e.kind == "prim" and e.name in ("reshape", "transpose") and not protected.intersection(e.outs):
-            (src,) = e.args
-            src_eqn = producer.get(src.id)
-            if e.name == "reshape":
-                if program.avals[src.id][0] == tuple(e.kwargs["shape"]) and program.avals[src.id][1] == program.avals[e.outs[0]][1]:
-                    mapping[e.outs[0]] = src.id
-                    removed.append("reshape (identity)")
-                    continue
-                if src_eqn is not None and src_eqn.kind == "prim" and src_eqn.name == "reshape" and src.id not in protected:
-                    e.args = src_eqn.args
-                    removed.append("reshape (chain)")
-            else:
-                axes = tuple(e.kwargs["axes"])
-                if axes == tuple(range(len(axes))):
-                    mapping[e.outs[0]] = src.id
-                    removed.append("transpose (identity)")
-                    continue
-                if src_eqn is not None and src_eqn.kind == "prim" and src_eqn.name == "transpose" and src.id not in protected:
-                    inner = tuple(src_eqn.kwargs["axes"])
-                    combined = tuple(inner[a] for a in axes)
-                    e.args = src_eqn.args
-                    e.kwargs = dict(e.kwargs, axes=combined)
-                    removed.append("transpose (chain)")
-                    if combined == tuple(range(len(combined))):
-                        mapping[e.outs[0]] = src_eqn.args[0].id
-                        continue
-        kept.append(e)
-    program.eqns = kept
-    _rename_outputs(program, mapping)
-    # the chain's first link is now dead when nothing else read it: dce reports it
-    return _summary("shape folding", removed)
+
+    def forward(e: Eqn) -> tuple[str, int | None] | None:
+        if not (e.kind == "prim" and e.name in ("reshape", "transpose") and not protected.intersection(e.outs)):
+            return None
+        (src,) = e.args
+        src_eqn = producer.get(src.id)
+        chained = src_eqn is not None and src_eqn.kind == "prim" and src_eqn.name == e.name and src.id not in protected
+        if e.name == "reshape":
+            if program.avals[src.id][0] == tuple(e.kwargs["shape"]) and program.avals[src.id][1] == program.avals[e.outs[0]][1]:
+                return "reshape (identity)", src.id
+            if chained:
+                e.args = src_eqn.args
+                return "reshape (chain)", None
+            return None
+        axes = tuple(e.kwargs["axes"])
+        if axes == tuple(range(len(axes))):
+            return "transpose (identity)", src.id
+        if not chained:
+            return None
+        combined = tuple(tuple(src_eqn.kwargs["axes"])[a] for a in axes)
+        e.args = src_eqn.args
+        e.kwargs = dict(e.kwargs, axes=combined)
+        identity = combined == tuple(range(len(combined)))
+        return "transpose (chain)", src_eqn.args[0].id if identity else None
+
+    return _forwarding_pass(program, "shape folding", forward)
 
 
 #: NumPy calls whose result depends on their argument's shape and dtype only (known at trace time)
@@ -714,23 +719,15 @@ def _is_ones(value: Any) -> bool:
 def _drop_unit_factors(program: Program, protected: set[int]) -> list[str]:
     """mul(ones, y) and mul(y, ones) -> y, when the result has y's shape and dtype (the ones do not
     broadcast y up or change its type)."""
-    mapping: dict[int, int] = {}
-    kept, removed = [], []
-    for e in program.eqns:
-        if mapping:
-            e.args = _substitute(e.args, mapping)
-            e.kwargs = {k: _substitute(v, mapping) for k, v in e.kwargs.items()}
+    def forward(e: Eqn) -> tuple[str, int] | None:
         if e.kind == "prim" and e.name == "mul" and not e.kwargs and len(e.outs) == 1 and not protected.intersection(e.outs):
             a, b = e.args
             other = b if _is_ones(a) else a if _is_ones(b) else None
             if type(other) is Var and program.avals[other.id][:2] == program.avals[e.outs[0]][:2]:
-                mapping[e.outs[0]] = other.id
-                removed.append("mul (by ones)")
-                continue
-        kept.append(e)
-    program.eqns = kept
-    _rename_outputs(program, mapping)
-    return _summary("unit factors", removed)
+                return "mul (by ones)", other.id
+        return None
+
+    return _forwarding_pass(program, "unit factors", forward)
 
 
 def _bind(template: Any, values: dict[int, Any]) -> Any:
