@@ -44,7 +44,7 @@ add_p = defprim(
     lambda g, ans, x, y: sum_to(g, shape_of(x)),
     lambda g, ans, x, y: sum_to(g, shape_of(y)),
     domain=("real", "real"), jvp=lambda ts, ans, x, y: _plus(*ts), batch=batch_elementwise("add"),
-    doc="x + y, broadcasting")
+    symmetric=True, doc="x + y, broadcasting")
 sub_p = defprim(
     "sub", np.subtract,
     lambda g, ans, x, y: sum_to(g, shape_of(x)),
@@ -57,7 +57,7 @@ mul_p = defprim(
     lambda g, ans, x, y: sum_to(g * x, shape_of(y)),
     domain=("real", "real"), batch=batch_elementwise("mul"),
     jvp=lambda ts, ans, x, y: _plus(_times(ts[0], y), _times(ts[1], x)),
-    doc="x * y, broadcasting")
+    symmetric=True, doc="x * y, broadcasting")
 div_p = defprim(
     "div", np.divide,
     lambda g, ans, x, y: sum_to(g / y, shape_of(x)),

@@ -242,3 +242,15 @@ def test_check_grads_on_an_mlp_to_second_order():
     y = ag.tensor(np.eye(3)[[0, 2, 1]])
     ps = [rng.standard_normal(s) for s in [(4, 5), (5,), (5, 3), (3,)]]
     check_grads(lambda *p: _mlp_loss(p, x, y), *ps, order=2)
+
+
+def test_a_product_of_a_tensor_with_itself_computes_its_cotangent_once():
+    """mul is symmetric: x * x's backward multiplies g by x once and gives it to both arguments
+    (batch norm's variance), and the gradient is still 2 x g, to second order too."""
+    x = ag.tensor(np.array([1.5, -2.0, 3.0]), requires_grad=True)
+    (gx,) = ag.grad(ag.sum(x * x), [x], create_graph=True)
+    np.testing.assert_array_equal(gx.data, 2 * x.data)
+    (ggx,) = ag.grad(ag.sum(gx), [x])
+    np.testing.assert_array_equal(ggx.data, [2.0, 2.0, 2.0])
+    program = ag.trace(lambda t: ag.grad(ag.sum(t * t), [t])[0], x)
+    assert [e.name for e in program.eqns].count("mul") == 2  # the forward product and one VJP product
