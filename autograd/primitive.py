@@ -84,6 +84,8 @@ class Primitive:
         `examples(draw, strategies) -> (args, params)` used by `autograd.testing`.
     transpose: for a linear primitive, the name of the primitive that is its transpose (and VJP).
     check: optional `check(*arrays, **params)` that raises a clear ShapeError before NumPy does.
+    symmetric: a commutative binary primitive whose two VJPs mirror each other (add, mul): for
+        op(x, x) backward computes the cotangent once and gives it to both arguments.
 
     Transform rules (autograd.func), in Tensor operations like the VJPs:
     jvp: `jvp(tangents, ans, *args, **params) -> Tensor`, the output tangent; `tangents` has one
@@ -105,9 +107,7 @@ class Primitive:
     transpose: str | None = None
     check: Callable | None = None
     smooth: bool = True  # False: second-order finite differences are meaningless (kinks)
-    # commutative, with mirrored VJPs: op(x, x) computes its one cotangent once and gives it to both
-    # arguments (batch norm's centered * centered: one full-size multiply less per backward)
-    symmetric: bool = False
+    symmetric: bool = False  # batch norm's centered * centered: one full-size multiply less per backward
     doc: str = ""
     # --- transform rules (autograd.func): forward mode and batching --------------------------
     jvp: Callable | str | None = None
