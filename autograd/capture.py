@@ -105,6 +105,16 @@ class Traced(np.ndarray):
     def tolist(self):
         return _read(self, lambda a: a.tolist(), ".tolist()")
 
+    # raw reads of the bytes (files, pickles, buffers handed to other libraries): frozen at trace time
+    def tobytes(self, *args, **kwargs):
+        return _read(self, lambda a: a.tobytes(*args, **kwargs), ".tobytes()")
+
+    def tofile(self, *args, **kwargs):
+        return _read(self, lambda a: a.tofile(*args, **kwargs), ".tofile()")
+
+    def __reduce_ex__(self, protocol):
+        return _read(self, lambda a: a.__reduce_ex__(protocol), "pickling")
+
     def __iter__(self):
         return (self[i] for i in range(len(self)))
 

@@ -17,7 +17,9 @@ def _x():
     lambda t: int(t.sum()),
     lambda t: t.numpy().tolist(),
     lambda t: [v for v in t.data.tolist()],
-], ids=["bool", "item", "float", "int", "numpy-tolist", "data-tolist"])
+    lambda t: t.numpy().tobytes(),
+    lambda t: __import__("pickle").dumps(t.data),
+], ids=["bool", "item", "float", "int", "numpy-tolist", "data-tolist", "numpy-tobytes", "pickle-data"])
 def test_reading_a_traced_value_raises_trace_error_with_the_line(read):
     def step(x):
         y = x * 2
