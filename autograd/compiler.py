@@ -604,7 +604,8 @@ def compile(fn: Callable | None = None, *, verify: bool | int = False, max_cache
     verify=True (or a number of calls, default 3): for the first calls after each trace, run eagerly
     and replay from the same state and raise TraceError if they differ. simplify: run the passes
     (dead code, common subexpressions, shape folding, constant folding, gradient copies). plan:
-    write into buffers the replay owns (out=) where NumPy allows. max_cache: programs kept; more signatures evict and warn.
+    write into buffers the replay owns (out=) where NumPy allows. max_cache: programs kept; more
+    signatures evict and warn.
     """
     options = dict(verify=verify, max_cache=max_cache, state=state, simplify=simplify, rtol=rtol, plan=plan)
     if fn is None:
