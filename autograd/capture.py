@@ -27,6 +27,7 @@ from .errors import TapegradError
 from .graph import _TOOL_DIRS
 from .primitive import REPLAY
 from .program import Eqn, Program, Var
+from .tensor import Tensor
 
 
 class TraceError(TapegradError, RuntimeError):
@@ -52,6 +53,7 @@ class Recorder:
         self.vjp_depth = 0
         self.generators: dict[int, Any] = {}
         self.adopt: Callable[[Any], "Traced"] | None = None  # makes an unmet leaf Tensor a state read
+        self.grad_first: dict[int, str] = {}  # id -> "untouched" | "read" | "dropped" (watch_grads)
 
     def new_var(self, plain: np.ndarray, origin: str) -> "Traced":
         var = self.program.new_var(np.shape(plain), getattr(plain, "dtype", np.asarray(plain).dtype), origin,
@@ -405,6 +407,63 @@ def trace_primitive(prim, args, arrays, params: dict) -> Any:
 
 def is_tracing() -> bool:
     return _recorder() is not None
+
+
+# --- gradients the step drops before anything reads them ----------------------------------------------
+# A step that begins with `optimizer.zero_grad()` computes the same whether or not gradients exist
+# when it is called, so the Program traced on the first call (no gradients yet) also serves the
+# calls after it. To know that, a trace watches `.grad` of the state tensors that had none: a read
+# or write before zero_grad dropped it ("read") keeps the guard on gradient presence; a drop first
+# ("dropped") lifts it. The watch is a subclass with a `grad` property, swapped in for the trace only.
+_GRAD_SLOT = Tensor.__dict__["grad"]
+_WATCHED: dict[type, type] = {}
+
+
+def _note_grad(t: Tensor, how: str) -> None:
+    rec = REPLAY.recorder
+    if rec is not None and rec.grad_first.get(id(t)) == "untouched":
+        rec.grad_first[id(t)] = how
+
+
+def _watched_class(cls: type) -> type:
+    watched = _WATCHED.get(cls)
+    if watched is None:
+        def get(self):
+            _note_grad(self, "read")
+            return _GRAD_SLOT.__get__(self, type(self))
+
+        def set_(self, value):
+            _note_grad(self, "read")  # an assignment the step makes itself: presence mattered or not, keep the guard
+            _GRAD_SLOT.__set__(self, value)
+
+        watched = _WATCHED[cls] = type(cls.__name__, (cls,), {"__slots__": (), "grad": property(get, set_),
+                                                              "__module__": cls.__module__})
+    return watched
+
+
+def watch_grads(rec: Recorder, tensors: list) -> Callable[[], None]:
+    """Watch `.grad` of the tensors without a gradient; returns the function that stops watching."""
+    swapped = []
+    for t in tensors:
+        if _GRAD_SLOT.__get__(t, type(t)) is None and type(t) not in _WATCHED.values():
+            rec.grad_first[id(t)] = "untouched"
+            t.__class__ = _watched_class(type(t))
+            swapped.append(t)
+
+    def stop() -> None:
+        for t in swapped:
+            t.__class__ = type(t).__mro__[1]
+
+    return stop
+
+
+def note_grads_dropped(tensors) -> None:
+    """zero_grad(set_to_none=True) calls this first, while tracing: these gradients are dropped before
+    the step reads them (unless it already did)."""
+    rec = _recorder()
+    if rec is not None:
+        for t in tensors:
+            _note_grad(t, "dropped")
 
 
 # --- VJPs -------------------------------------------------------------------------------------------

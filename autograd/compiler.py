@@ -29,7 +29,7 @@ from .program import Eqn, Program, StateSlot, TensorVar, Var, _vars_in
 from .tensor import Tensor
 from .ops.linalg import _blas_ready
 from .primitive import OUT_WRITERS
-from .capture import Recorder, TraceError, Traced, _numpy_patched, plain, trace_primitive, trace_vjp
+from .capture import Recorder, TraceError, Traced, _numpy_patched, plain, trace_primitive, trace_vjp, watch_grads
 
 
 OUT_WRITERS.setdefault("matmul", lambda x, y, out: np.matmul(_blas_ready(x), _blas_ready(y), out=out))
@@ -191,7 +191,8 @@ class Captured:
         self.tracked = tracked
         self.optimizers = optimizers
         self.generators = generators
-        self.guard = guard  # (tensor, grad is None, shape, dtype) of every tensor the program reads
+        # (tensor, grad is None (None: either), shape, dtype) of every tensor the program reads
+        self.guard = guard
         self.replay = None
         self.calls = 0
 
@@ -199,7 +200,8 @@ class Captured:
         """The state guard: every tensor the program reads still has the shape, dtype and gradient
         presence it had when traced (this covers tensors met during the trace, e.g. globals)."""
         for t, no_grad, shape, dtype in self.guard:
-            if (t.grad is None) is not no_grad or t.data.shape != shape or t.data.dtype.str != dtype:
+            if no_grad is not None and (t.grad is None) is not no_grad or t.data.shape != shape \
+                    or t.data.dtype.str != dtype:
                 return False
         return True
 
@@ -359,11 +361,13 @@ def capture(fn: Callable, args: tuple, kwargs: dict, state: Iterable[Any] = ()) 
     watcher = observe(on_modified=on_modified)
     previous = (REPLAY.recorder, REPLAY.forward, REPLAY.vjp)
     REPLAY.recorder, REPLAY.forward, REPLAY.vjp = rec, trace_primitive, trace_vjp
+    unwatch = watch_grads(rec, [t for t, _ in all_tracked])
     try:
         with watcher, _numpy_patched():
             result = fn(*args2, **kwargs2)
             writes = _collect_writes(all_tracked, initial)
     finally:
+        unwatch()
         REPLAY.recorder, REPLAY.forward, REPLAY.vjp = previous
         for t, label in all_tracked:  # put plain arrays back everywhere the trace left traced ones
             t.data = plain(t.data)
@@ -374,6 +378,9 @@ def capture(fn: Callable, args: tuple, kwargs: dict, state: Iterable[Any] = ()) 
             if obj is not None and type(obj.data) is Traced:
                 obj.data = plain(obj.data)
     prog.writes = writes
+    # a gradient the step dropped before reading it: whether one exists at the call does not matter
+    guard = [(t, None if rec.grad_first.get(id(t)) == "dropped" else no_grad, shape, dtype)
+             for t, no_grad, shape, dtype in guard]
     prog.outputs = _output_template(result)
     result = _unwrap_result(result)
     captured = Captured(prog, template, all_tracked, optimizers, list(rec.generators.values()), guard)

@@ -4,8 +4,8 @@ compiled, each with and without the import-time mallopt (autograd/allocator.py;
 
 The steps, cases and fresh-process protocol are train_step.py's (whose default run gives the step
 times of eager, compiled and PyTorch); this script adds the memory figures and the frameworks
-without mallopt. Faults are counted over the timed steps after warm-up (so a compiled step's two
-traces are not in them); peak RSS is the child's, imports included.
+without mallopt. Faults are counted over the timed steps after warm-up (so a compiled step's
+trace is not in them); peak RSS is the child's, imports included.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/compiled_step.py     # digits, escontrela, lenet-bn; 1 thread
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/compiled_step.py --case lenet-bn --frameworks tapegrad compiled torch

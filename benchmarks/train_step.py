@@ -119,10 +119,10 @@ def child(framework: str, case: str, threads: int, min_time: float, profile: boo
     framework = C.child_setup(threads, framework)
     step, torch, compiled = make_step(framework, case)
     info = C.pin_threads(threads, torch)
-    # compiled: the first call traces, the second (gradients now present) traces again, then replays
+    # compiled: the first call traces, the others replay (the step drops the gradients before reading them)
     timing = C.timed({"step": step}, min_time, warmup=3)
     if compiled is not None:
-        info["compiled_traces"] = compiled.traces  # 2 when every timed call replayed
+        info["compiled_traces"] = compiled.traces  # 1 when every timed call replayed
     if profile and framework == "tapegrad":
         from autograd.profiler import profile as prof_ctx
 

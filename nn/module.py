@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from autograd.capture import is_tracing, note_grads_dropped
 from autograd.errors import TapegradError, fmt_shape
 from autograd.graph import _Mode, mark_modified, no_grad
 from autograd.tensor import DEFAULT_FLOAT, Tensor
@@ -313,6 +314,8 @@ class Module:
         return self
 
     def zero_grad(self, set_to_none: bool = True) -> None:
+        if set_to_none and is_tracing():
+            note_grads_dropped(list(self.parameters()))
         for p in self.parameters():
             if p.grad is None:
                 continue

@@ -21,7 +21,7 @@ import numpy as np
 
 from autograd import Tensor, enable_grad, no_grad
 from autograd.graph import mark_modified
-from autograd.capture import is_tracing, opaque
+from autograd.capture import is_tracing, note_grads_dropped, opaque
 from autograd.errors import ShapeError, fmt_shape
 
 from . import _args as A
@@ -124,6 +124,8 @@ class Optimizer:
     # --- gradients ----------------------------------------------------------------------------
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget gradients: drop them (default, cheapest) or zero them in place."""
+        if set_to_none and is_tracing():
+            note_grads_dropped([p for group in self.param_groups for p in group["params"]])
         for group in self.param_groups:
             for p in group["params"]:
                 g = p.grad

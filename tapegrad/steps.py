@@ -1,8 +1,8 @@
 """The training step and the evaluation forward of a run: compiled by default, eager on request.
 
 `TrainStep` is one optimizer step (zero_grad, forward, loss, backward, clipping, step) written once
-as eager code; `autograd.compile` traces it on its first call per signature (the first step, the
-steps after it, once gradients exist, an epoch's partial last batch) and replays it after. Replay
+as eager code; `autograd.compile` traces it on its first call per signature (the first step, whose
+Program also serves the steps after it, and an epoch's partial last batch) and replays it after. Replay
 computes what eager mode computes, so a run may switch mode on resume. `Forward` is the eval-mode,
 no-grad forward behind test accuracy, `tapegrad eval` and `predict`.
 
