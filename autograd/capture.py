@@ -53,7 +53,7 @@ class Recorder:
         self.vjp_depth = 0
         self.generators: dict[int, Any] = {}
         self.adopt: Callable[[Any], "Traced"] | None = None  # makes an unmet leaf Tensor a state read
-        self.grad_first: dict[int, str] = {}  # id -> "untouched" | "read" | "dropped" (watch_grads)
+        self.grad_first: dict[int, str] = {}  # id -> "untouched" | "used" | "dropped" (watch_grads)
 
     def new_var(self, plain: np.ndarray, origin: str) -> "Traced":
         var = self.program.new_var(np.shape(plain), getattr(plain, "dtype", np.asarray(plain).dtype), origin,
@@ -413,7 +413,7 @@ def is_tracing() -> bool:
 # A step that begins with `optimizer.zero_grad()` computes the same whether or not gradients exist
 # when it is called, so the Program traced on the first call (no gradients yet) also serves the
 # calls after it. To know that, a trace watches `.grad` of the state tensors that had none: a read
-# or write before zero_grad dropped it ("read") keeps the guard on gradient presence; a drop first
+# or write before zero_grad dropped it ("used") keeps the guard on gradient presence; a drop first
 # ("dropped") lifts it. The watch is a subclass with a `grad` property, swapped in for the trace only.
 _GRAD_SLOT = Tensor.__dict__["grad"]
 _WATCHED: dict[type, type] = {}
@@ -429,11 +429,11 @@ def _watched_class(cls: type) -> type:
     watched = _WATCHED.get(cls)
     if watched is None:
         def get(self):
-            _note_grad(self, "read")
+            _note_grad(self, "used")
             return _GRAD_SLOT.__get__(self, type(self))
 
         def set_(self, value):
-            _note_grad(self, "read")  # an assignment the step makes itself: presence mattered or not, keep the guard
+            _note_grad(self, "used")
             _GRAD_SLOT.__set__(self, value)
 
         watched = _WATCHED[cls] = type(cls.__name__, (cls,), {"__slots__": (), "grad": property(get, set_),

@@ -267,8 +267,10 @@ class Replay:
         """Whether a reshape gave a view when traced (else replay calls the primitive, whose copy is
         placed to avoid 4K aliasing: allocator.copy_unaliased)."""
         (src,) = e.args
+        if type(src) is not Var:
+            return False
         shape, dtype, _, strides = self.program.avals[src.id]
-        if strides is None or type(src) is not Var:
+        if strides is None:
             return False
         probe = np.lib.stride_tricks.as_strided(np.empty(1, dtype), shape=shape, strides=strides)  # never read
         try:
