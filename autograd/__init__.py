@@ -30,6 +30,7 @@ from .tensor import Tensor, tensor
 from .program import Program
 from .capture import TraceError
 from .compiler import compile, trace
+from .parallel import get_num_threads, set_num_threads
 
 anomaly.from_environment()
 allocator.keep_freed_memory()

@@ -27,12 +27,7 @@ from .graph import _Mode, observe
 from .primitive import REPLAY
 from .program import Eqn, Program, StateSlot, TensorVar, Var, _vars_in
 from .tensor import Tensor
-from .ops.linalg import _blas_ready
-from .primitive import OUT_WRITERS
 from .capture import Recorder, TraceError, Traced, _numpy_patched, plain, trace_primitive, trace_vjp, watch_grads
-
-
-OUT_WRITERS.setdefault("matmul", lambda x, y, out: np.matmul(_blas_ready(x), _blas_ready(y), out=out))
 
 
 # --- finding the state ----------------------------------------------------------------------------

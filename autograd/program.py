@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .split import Run
 
 
 class Var:
@@ -219,12 +222,17 @@ class Replay:
     """The program as one generated Python function of straight-line NumPy calls over local
     variables; a variable is deleted after its last use, so arrays are freed as early as in eager."""
 
-    def __init__(self, program: Program, plan: bool = True) -> None:
+    def __init__(self, program: Program, plan: bool = True, split: bool = True) -> None:
+        from .split import find_runs, holds
+
         self.program = program
         self.namespace: dict[str, Any] = {}
         self._const_names: dict[int, str] = {}
-        self.offsets: dict[int, int] = plan_buffers(program) if plan else {}  # var -> arena offset
+        self.runs = find_runs(program) if split else []  # equations run in parts on several threads
+        hold = holds(self.runs, program)
+        self.offsets: dict[int, int] = plan_buffers(program, hold) if plan else {}  # var -> arena offset
         self.arena_bytes = max((o + self._nbytes(v) for v, o in self.offsets.items()), default=0)
+        self.run_sources: list[str] = []  # the split runs' functions (see _run_call)
         self.source = self._generate()
         code = compile(self.source, "<tapegrad replay>", "exec")
         exec(code, self.namespace)
@@ -297,6 +305,7 @@ class Replay:
             for v in e.reads():
                 last_use[v] = i
         keep = set(p.output_vars())
+        self._last_use, self._keep = last_use, keep
         ins = [v for v, _ in p.inputs] + [v for v, _ in p.reads]
         body = ["def replay(inputs):"]
         self._planned = sorted(self.offsets)
@@ -307,31 +316,111 @@ class Replay:
         for v, i in last_use.items():
             if v not in keep:
                 dead_at.setdefault(i, []).append(v)
+
+        def dead_after(span: range, local: set[int] = frozenset()) -> list[str]:
+            dead = [v for j in span for v in dead_at.get(j, ()) if v not in p.eqns[j].outs]
+            dead += [o for j in span for o in p.eqns[j].outs if o not in last_use and o not in keep]
+            dead = [v for v in dict.fromkeys(dead) if v not in local]
+            return ["    del " + ", ".join(f"v{v}" for v in dead)] if dead else []
+
+        runs = {run.start: run for run in self.runs}
+        skip_to = 0
         for i, e in enumerate(p.eqns):
-            fn = self._const(e.fn) if e.kind != "guard" else self._const(_guard(e))
-            extra = []
-            if e.outs and e.outs[0] in self.offsets:
-                fn = self._const(_writer(e))
-                extra = [f"out=b{e.outs[0]}"]
-            inline = _INLINE.get(e.name) if e.kind == "prim" and not extra else None
-            if inline is not None and _is_registered_forward(e) and (e.name != "reshape" or self._is_view(e)):
-                call = inline.format(*[self._expr(a) for a in e.args], **{k: self._expr(v) for k, v in e.kwargs.items()})
-            else:
-                call = f"{fn}({', '.join([self._expr(a) for a in e.args] + [f'{k}={self._expr(v)}' for k, v in e.kwargs.items()] + extra)})"
-            if len(e.outs) == 1 and not e.unpack:
-                line = f"v{e.outs[0]} = {call}"
-            elif e.outs:
-                line = "".join(f"v{o}, " for o in e.outs) + f"= {call}"
-            else:
-                line = call
-            body.append("    " + line)
-            dead = [v for v in dead_at.get(i, ()) if v not in e.outs]
-            unused = [o for o in e.outs if o not in last_use and o not in keep]
-            if dead or unused:
-                body.append("    del " + ", ".join(f"v{v}" for v in dead + unused))
+            if i < skip_to:
+                continue
+            run = runs.get(i)
+            if run is None:
+                body.append("    " + self._line(e))
+                body.extend(dead_after(range(i, i + 1)))
+                continue
+            body.extend("    " + self._line(p.eqns[j]) for j in run.hoisted)  # views of values made before
+            body.extend(self._run_call(run))
+            skip_to = run.end
+            local = {o for j in range(run.start, run.end) if j not in run.hoisted for o in p.eqns[j].outs
+                     if last_use.get(o, -1) < run.end and o not in keep}  # made and used inside the run only
+            body.extend(dead_after(range(run.start, run.end), local))
         outs = p.output_vars()
         body.append("    return (" + "".join(f"v{v}, " for v in outs) + ")")
         return "\n".join(body) + "\n"
+
+    def _line(self, e: Eqn) -> str:
+        """One equation as one line of Python."""
+        fn = self._const(e.fn) if e.kind != "guard" else self._const(_guard(e))
+        extra = []
+        if e.outs and e.outs[0] in self.offsets:
+            fn = self._const(_writer(e))
+            extra = [f"out=b{e.outs[0]}"]
+        inline = _INLINE.get(e.name) if e.kind == "prim" and not extra else None
+        if inline is not None and _is_registered_forward(e) and (e.name != "reshape" or self._is_view(e)):
+            call = inline.format(*[self._expr(a) for a in e.args], **{k: self._expr(v) for k, v in e.kwargs.items()})
+        else:
+            call = f"{fn}({', '.join([self._expr(a) for a in e.args] + [f'{k}={self._expr(v)}' for k, v in e.kwargs.items()] + extra)})"
+        if len(e.outs) == 1 and not e.unpack:
+            return f"v{e.outs[0]} = {call}"
+        if e.outs:
+            return "".join(f"v{o}, " for o in e.outs) + f"= {call}"
+        return call
+
+    def _run_call(self, run: Run) -> list[str]:
+        """The lines calling a run's parts (split.run_split) and, into the namespace, the function
+        that runs equations run.start..run.end-1 on one share [lo, hi) of the split axis."""
+        from .parallel import run_split
+        from .split import _kind
+
+        p = self.program
+        eqns = [p.eqns[j] for j in range(run.start, run.end) if j not in run.hoisted]
+        made = [e.outs[0] for e in eqns]
+        outer = list(dict.fromkeys(v for e in eqns for v in e.reads() if v not in made))
+        # arrays read after the run: each part writes its share of them; the others live in a part only
+        full = [o for o in made if self._last_use.get(o, -1) >= run.end or o in self._keep]
+        lines = []
+        for o in full:
+            lines.append(f"    v{o} = b{o}" if o in self.offsets else f"    v{o} = {self._const(_empty(p.avals[o]))}()")
+        name = f"run{run.start}"
+        params = ", ".join(f"v{v}" for v in outer + full)
+        src = [f"def {name}(lo, hi, {params}):"]
+
+        def part(v: int) -> str:
+            return f"v{v}[{':, ' * run.sliced[v]}lo:hi]"
+
+        for v in outer:
+            if v in run.sliced:
+                src.append(f"    v{v} = {part(v)}")
+        for e in eqns:
+            o = e.outs[0]
+            args = [self._expr(a) for a in e.args]
+            kind = _kind(e)
+            if kind == "map":
+                if o in full:
+                    fn = self._const(_writer(e) if e.kind == "prim" else e.fn)
+                    src.append(f"    v{o} = {fn}({', '.join(args)}, out={part(o)})")
+                else:
+                    src.append(f"    v{o} = {self._const(e.fn)}({', '.join(args)})")
+                continue
+            kwargs = dict(e.kwargs)
+            shape = kwargs.pop("shape", None)
+            kw = [f"{key}={self._expr(val)}" for key, val in kwargs.items()]
+            if shape is not None:  # sum_to and broadcast_to: the part's own share of the shape
+                q = run.sliced[o]
+                dims = [repr(d) if a != q else "hi - lo" for a, d in enumerate(shape)]
+                kw.append("shape=(" + "".join(d + ", " for d in dims) + ")")
+            call = f"{self._const(e.fn)}({', '.join(args + kw)})"
+            if o in full:
+                src.append(f"    {part(o)} = {call}")
+                src.append(f"    v{o} = {part(o)}")
+            else:
+                src.append(f"    v{o} = {call}")
+        exec(compile("\n".join(src) + "\n", f"<tapegrad replay {name}>", "exec"), self.namespace)
+        self.run_sources.append("\n".join(src))
+        return lines + [f"    {self._const(run_split)}({name}, {run.n}, {params})"]
+
+
+def _empty(aval: tuple) -> Callable[[], np.ndarray]:
+    """A fresh array laid out as the traced value was (see _axis_order)."""
+    shape, dtype, _, strides = aval
+    order = _axis_order(strides, len(shape))
+    raw_shape, back = tuple(shape[a] for a in order), tuple(np.argsort(order))
+    return lambda: np.empty(raw_shape, dtype).transpose(back)
 
 
 def _axis_order(strides: tuple | None, ndim: int) -> tuple[int, ...]:
@@ -380,12 +469,13 @@ def _may_alias(e: Eqn) -> bool:
 _FRESH = {"matmul", "where", "concatenate", "take", "unslice", "window_sum", "scatter_add", "max", "sum"}
 
 
-def plan_buffers(program: Program) -> dict[int, int]:
+def plan_buffers(program: Program, hold: dict[int, int] | None = None) -> dict[int, int]:
     """Buffer planning: {variable: byte offset in one arena the replay owns}. Each equation that can
     write into a buffer (`out=`) gets a place there, packed first-fit among the values still in use,
     so the arena is about the largest set of planned values alive at once. A value is in use until
     the last read of it and of every view made from it. Values that leave the replay (outputs, state writes,
-    arguments of opaque equations, and whatever they are views of) always get fresh arrays."""
+    arguments of opaque equations, and whatever they are views of) always get fresh arrays. `hold`
+    ({variable: equation index}) keeps a value in use until at least that equation (split runs)."""
     eqns = program.eqns
     producer = {o: e for e in eqns for o in e.outs}
     escaping = set(program.output_vars())
@@ -411,7 +501,7 @@ def plan_buffers(program: Program) -> dict[int, int]:
             for o in e.outs:
                 base_of[o] = bases
     end: dict[int, int] = {}  # a value's memory is in use until its own and its views' last reads
-    for v, i in last.items():
+    for v, i in list(last.items()) + list((hold or {}).items()):
         for b in base_of.get(v, {v}):
             end[b] = max(end.get(b, -1), i)
     live: list[tuple[int, int, int]] = []  # (offset, nbytes, last equation) of placed values

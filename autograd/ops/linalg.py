@@ -5,7 +5,8 @@ import numpy as np
 
 from ..batching import to_front
 from ..errors import ShapeError, fmt_shape
-from ..primitive import defprim, shape_of
+from .. import parallel
+from ..primitive import OUT_WRITERS, defprim, shape_of
 from .elementwise import _plus
 from .shape import broadcast_to_p, reshape_p, sum_to, transpose_p
 
@@ -67,9 +68,10 @@ def _blas_ready(a):
     return a
 
 
-def _matmul(x, y):
-    """Matrix product with NumPy's broadcasting and 1-D rules (BLAS)."""
-    return np.matmul(_blas_ready(x), _blas_ready(y))
+def _matmul(x, y, out=None):
+    """Matrix product with NumPy's broadcasting and 1-D rules (BLAS; large ones split over threads
+    by autograd.parallel)."""
+    return parallel.matmul(_blas_ready(x), _blas_ready(y), out=out)
 
 
 def _matmul_jvp(ts, ans, x, y):
@@ -116,6 +118,7 @@ matmul_p = defprim(
     jvp=_matmul_jvp, batch=_matmul_batch,
     doc="x @ y with NumPy's broadcasting and 1-D rules (BLAS)",
 )
+OUT_WRITERS["matmul"] = _matmul  # replay writes into its planned buffers with out=
 
 
 def _einsum(*xs, subscripts):

@@ -72,3 +72,21 @@ def test_fifty_compiled_steps_equal_eager(name):
     assert want.keys() == got.keys()
     for k in want:
         np.testing.assert_allclose(got[k], want[k], rtol=1e-6, atol=0, err_msg=k)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_compiled_steps_split_over_threads_equal_eager(name, threads, split_small):
+    """With every run and matmul split over two threads (autograd.parallel, autograd.split), eager
+    and replay still compute the same bits: both split each matmul the same way, and a run's parts
+    compute what the whole would."""
+    threads(2)
+    eager_model, eager_opt, _, eager_step = _setup(name)
+    model, opt, _, step = _setup(name)
+    compiled = ag.compile(step)
+    for i, (x, y) in enumerate(_batches(name, 6)):
+        want, got = eager_step(x, y), compiled(x, y)
+        assert np.array_equal(got.data, want.data), (i, got, want)
+    assert any(c.replay.runs for c in compiled.cache[next(iter(compiled.cache))])
+    want, got = _state(eager_model, eager_opt), _state(model, opt)
+    for k in want:
+        np.testing.assert_array_equal(got[k], want[k], err_msg=k)

@@ -1,0 +1,137 @@
+"""Threads for what NumPy runs on one core: the thread count, a helper pool, and matmul split in
+parts.
+
+NumPy's ufuncs run on one core, and OpenBLAS's idle threads spin (busy-wait) for a while after each
+threaded call: in a conv net's step they held the second core while the elementwise work that
+followed ran on the first (CPU time 0.43 s per 0.22 s step on two threads). So above
+`MATMUL_FLOPS` a matmul runs as one single-threaded BLAS call per thread, each on its own rows (or
+columns) of the result, and the second core is free between matmuls for the split runs of a replay
+(autograd/split.py). Every matmul goes through `matmul` here, eager and replayed alike, so the two
+compute the same bits for the same thread count (BLAS rounds differently for different
+partitions: OpenBLAS's own 1- and 2-thread results differ too).
+"""
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
+
+import numpy as np
+
+#: A matmul is split when it does at least this many flops (~0.3 ms of work at 60 GFLOP/s; waking
+#: a thread costs ~50-90 µs here).
+MATMUL_FLOPS = 20_000_000
+
+
+def _default_threads() -> int:
+    for var in ("TAPEGRAD_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        value = os.environ.get(var, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+_threads = _default_threads()
+_pool: ThreadPoolExecutor | None = None
+
+
+def set_num_threads(n: int) -> None:
+    """Threads tapegrad splits its own work over: large matmuls, and a replayed Program's runs of
+    elementwise equations (like torch.set_num_threads). The default is TAPEGRAD_NUM_THREADS, else
+    OMP_NUM_THREADS, else OPENBLAS_NUM_THREADS, else the cores this process may run on. Smaller
+    matmuls keep BLAS's own threading (threadpoolctl sets it)."""
+    global _threads, _pool
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"set_num_threads: expected a positive int, got {n!r}")
+    _threads = n
+    if _pool is not None:
+        _pool.shutdown(wait=True)
+        _pool = None
+
+
+def get_num_threads() -> int:
+    return _threads
+
+
+def _reset_after_fork() -> None:
+    global _pool
+    _pool = None  # the parent's threads do not exist in the child
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
+
+
+def run_split(part: Callable[..., Any], n: int, *arrays: Any) -> None:
+    """part(lo, hi, *arrays) on get_num_threads() contiguous shares of range(n), the first on this
+    thread. One share per thread, not many small chunks: waking a thread or handing over the GIL
+    costs ~50-90 µs here, and chunks of one channel made the LeNet-BN step slower, not faster.
+    Each share has at least two indices: NumPy drops an axis of length one and may then reduce a
+    share in another order than the whole (a part's sums would differ in the last bit)."""
+    global _pool
+    parts = min(_threads, n // 2)
+    if parts <= 1:
+        part(0, n, *arrays)
+        return
+    if _pool is None or _pool._max_workers != parts - 1:
+        _pool = ThreadPoolExecutor(parts - 1, thread_name_prefix="tapegrad")
+    bounds = [n * k // parts for k in range(parts + 1)]
+    futures = [_pool.submit(part, bounds[k], bounds[k + 1], *arrays) for k in range(1, parts)]
+    try:
+        part(0, bounds[1], *arrays)
+    finally:
+        for f in futures:
+            f.result()
+
+
+# --- BLAS -----------------------------------------------------------------------------------------
+_blas: list | None = None  # threadpoolctl's controllers of the BLAS libraries loaded (None: not looked yet)
+
+
+def _blas_controllers() -> list:
+    global _blas
+    if _blas is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # then BLAS keeps its threads: slower, still correct
+            _blas = []
+        else:
+            _blas = [c for c in ThreadpoolController().lib_controllers if c.user_api == "blas"]
+    return _blas
+
+
+def _rows(x: np.ndarray, y: np.ndarray, out: np.ndarray) -> Callable[[int, int], None]:
+    def part(lo: int, hi: int) -> None:
+        np.matmul(x[..., lo:hi, :], y, out=out[..., lo:hi, :])
+    return part
+
+
+def _columns(x: np.ndarray, y: np.ndarray, out: np.ndarray) -> Callable[[int, int], None]:
+    def part(lo: int, hi: int) -> None:
+        np.matmul(x, y[..., lo:hi], out=out[..., lo:hi])
+    return part
+
+
+def matmul(x: np.ndarray, y: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """np.matmul, split over get_num_threads() threads by rows (or columns, whichever the result has
+    more of) when it is large: never along the inner axis, so each element is one BLAS dot product."""
+    if _threads > 1 and x.ndim >= 2 and y.ndim >= 2:
+        m, k, n = x.shape[-2], x.shape[-1], y.shape[-1]
+        batch = np.broadcast_shapes(x.shape[:-2], y.shape[:-2])
+        if 2 * m * k * n * int(np.prod(batch, dtype=np.int64)) >= MATMUL_FLOPS and max(m, n) >= _threads:
+            if out is None:
+                out = np.empty(batch + (m, n), np.result_type(x, y))
+            blas = _blas_controllers()
+            before = [c.get_num_threads() for c in blas]
+            for c in blas:
+                c.set_num_threads(1)
+            try:
+                run_split(_rows(x, y, out) if m >= n else _columns(x, y, out), m if m >= n else n)
+            finally:
+                for c, t in zip(blas, before):
+                    c.set_num_threads(t)
+            return out
+    return np.matmul(x, y, out=out)

@@ -1,0 +1,159 @@
+"""Threads: large matmuls split by rows or columns (autograd.parallel) and a replay's elementwise
+runs split along one axis (autograd.split). What each must keep: eager and replay compute the same
+bits, a run's results do not depend on the thread count, BLAS's own setting is restored."""
+import os
+
+import numpy as np
+import pytest
+
+import autograd as ag
+from autograd import parallel, split
+
+
+def _blas_threads():
+    from threadpoolctl import threadpool_info
+
+    return [(i["filepath"], i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas"]
+
+
+@pytest.mark.parametrize("xs, ys", [
+    ((7, 5), (5, 3)),  # more rows: split by rows
+    ((3, 5), (5, 9)),  # more columns: split by columns
+    ((2, 6, 4), (4, 5)),  # batched left operand
+    ((6, 4), (3, 4, 2)),  # batched right operand, broadcast left
+    ((1, 8, 4), (2, 4, 8)),  # both batched, broadcast
+])
+def test_a_split_matmul_is_the_matmul(xs, ys, threads, split_small):
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal(xs), rng.standard_normal(ys)
+    before = _blas_threads()
+    for n in (2, 3):
+        threads(n)
+        got = parallel.matmul(x, y)
+        np.testing.assert_allclose(got, np.matmul(x, y), rtol=1e-12, atol=1e-12)
+        out = np.full(got.shape, np.nan)
+        assert parallel.matmul(x, y, out=out) is out
+        np.testing.assert_array_equal(out, got)
+    assert _blas_threads() == before  # BLAS ran on one thread per part, then got its setting back
+
+
+def test_vectors_and_small_matmuls_are_not_split(threads, monkeypatch):
+    threads(2)
+    calls = []
+    monkeypatch.setattr(parallel, "run_split", lambda *a: calls.append(a))
+    x = np.ones((4, 4))
+    parallel.matmul(x, x)  # below MATMUL_FLOPS
+    parallel.matmul(np.ones(4), np.ones((4, 1 << 16)))  # a vector operand
+    assert calls == []
+
+
+def test_a_part_that_fails_on_the_helper_thread_raises_here(threads):
+    threads(2)
+
+    def part(lo, hi):
+        if lo > 0:
+            raise FloatingPointError(f"part {lo}:{hi}")
+
+    with pytest.raises(FloatingPointError, match="part 5:10"):
+        parallel.run_split(part, 10)
+
+
+def test_set_num_threads_checks_its_argument_and_the_default_reads_the_environment(monkeypatch):
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="set_num_threads: expected a positive int"):
+            ag.set_num_threads(bad)
+    for var in ("TAPEGRAD_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "5")
+    assert parallel._default_threads() == 5
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")
+    assert parallel._default_threads() == 4
+    monkeypatch.setenv("TAPEGRAD_NUM_THREADS", "3")
+    assert parallel._default_threads() == 3
+    for var in ("TAPEGRAD_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        monkeypatch.delenv(var)
+    assert parallel._default_threads() == len(os.sched_getaffinity(0))
+
+
+# --- runs in a replay ------------------------------------------------------------------------------
+def _batch_norm_relu(x, gamma, beta):
+    """Batch norm over (batch, h, w) per channel, then ReLU: reductions, broadcasts, elementwise."""
+    mean = x.mean(axis=(0, 2, 3), keepdims=True)
+    xc = x - mean
+    var = (xc * xc).mean(axis=(0, 2, 3), keepdims=True)
+    y = xc * (var + 1e-5) ** -0.5 * gamma.reshape((1, -1, 1, 1)) + beta.reshape((1, -1, 1, 1))
+    return ag.relu(y)
+
+
+def _bn_step(x, gamma, beta):
+    loss = (_batch_norm_relu(x, gamma, beta) ** 2).sum()
+    return (loss,) + ag.grad(loss, [x, gamma, beta])
+
+
+def _bn_inputs(layout):
+    rng = np.random.default_rng(1)
+    data = rng.standard_normal((4, 6, 5, 5)).astype(np.float32)
+    if layout == "batch-last":  # (C, H, W, N) in memory, as the conv layers leave it
+        data = np.ascontiguousarray(data.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
+    return (ag.tensor(data, requires_grad=True), ag.tensor(rng.random(6, dtype=np.float32) + 0.5, requires_grad=True),
+            ag.tensor(rng.standard_normal(6).astype(np.float32), requires_grad=True))
+
+
+@pytest.mark.parametrize("layout", ["batch-first", "batch-last"])
+def test_a_batch_norm_step_splits_into_runs_whose_results_do_not_depend_on_the_thread_count(
+        layout, threads, split_small):
+    want = [t.data for t in _bn_step(*_bn_inputs(layout))]
+    compiled = ag.compile(_bn_step)
+    compiled(*_bn_inputs(layout))  # the trace
+    (replay,) = [c.replay for entries in compiled.cache.values() for c in entries]
+    # forward (statistics, normalisation, ReLU; gamma's and beta's reshapes hoisted) and backward:
+    # split along the channel axis, whichever axis is outermost in memory, since the statistics
+    # sum over the others
+    long = [run for run in replay.runs if run.end - run.start > 5]
+    assert len(long) == 2 and all(run.axis == 1 and run.n == 6 for run in long), replay.runs
+    assert [replay.program.eqns[j].name for j in long[0].hoisted] == ["reshape", "reshape"]
+    for n in (1, 2, 3, 4):
+        threads(n)
+        got = compiled(*_bn_inputs(layout))
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g.data, w)
+    assert compiled.traces == 1
+
+
+def test_a_run_ends_before_a_view_that_outlives_it_and_every_part_is_called(threads, split_small, monkeypatch):
+    calls = []
+    real = parallel.run_split
+
+    def counting(part, n, *arrays):
+        calls.append(n)
+        real(part, n, *arrays)
+
+    monkeypatch.setattr(parallel, "run_split", counting)
+
+    def fn(x, s):
+        y = x * s  # a run: mul, then the broadcast view below ends it (read after the run)
+        b = ag.broadcast_to(s, (3, 8, 4))
+        return y + 1.0, b
+
+    threads(2)
+    rng = np.random.default_rng(2)
+    x, s = rng.standard_normal((3, 8, 4)), rng.standard_normal((1, 8, 1))
+    compiled = ag.compile(fn)
+    compiled(ag.tensor(x), ag.tensor(s))
+    got = compiled(ag.tensor(x), ag.tensor(s))
+    np.testing.assert_array_equal(got[0].data, x * s + 1.0)
+    np.testing.assert_array_equal(got[1].data, np.broadcast_to(s, (3, 8, 4)))
+    (replay,) = [c.replay for entries in compiled.cache.values() for c in entries]
+    kinds = [[replay.program.eqns[i].name for i in range(r.start, r.end)] for r in replay.runs]
+    assert all("broadcast_to" not in k for k in kinds), kinds
+    assert calls and all(n == 3 for n in calls)  # split along the outermost axis (3)
+
+
+def test_small_runs_stay_whole():
+    def fn(x):
+        return ag.relu(x * 2.0 + 1.0)
+
+    compiled = ag.compile(fn)
+    compiled(ag.tensor(np.ones((4, 4))))
+    (replay,) = [c.replay for entries in compiled.cache.values() for c in entries]
+    assert replay.runs == []  # 48 elements: below MIN_ELEMENTS, the thread wake-up would cost more
