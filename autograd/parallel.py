@@ -87,6 +87,55 @@ def run_split(part: Callable[..., Any], n: int, *arrays: Any) -> None:
             f.result()
 
 
+# --- elementwise calls (eager) ----------------------------------------------------------------------
+#: An elementwise call is split when its result has at least this many elements (4 MB of float32:
+#: ~1 ms of work against ~90 µs to wake a thread).
+ELEMENTWISE_MIN = 1 << 20
+
+
+def _axis_order(strides: tuple, ndim: int) -> list[int]:
+    return sorted(range(ndim), key=lambda a: (-abs(strides[a]), a))
+
+
+def elementwise(fn: Callable[..., np.ndarray], writer: Callable[..., np.ndarray], arrays: list) -> np.ndarray:
+    """fn(*arrays) for an elementwise primitive, split over get_num_threads() threads along the
+    outermost axis in memory of its result when the result is large. `writer` is fn with out= (the
+    same per-element computation): each part writes its share of one result array, allocated with
+    the layout and dtype the ufunc itself would give it (other layouts made every later op slower)."""
+    for a in arrays:  # the common case, small arrays, first and cheaply
+        if type(a) is np.ndarray and a.size >= ELEMENTWISE_MIN:
+            break
+    else:
+        return fn(*arrays)
+    ops = [np.asarray(a) for a in arrays]
+    try:
+        shape = np.broadcast_shapes(*(a.shape for a in ops))
+    except ValueError:
+        return fn(*arrays)  # NumPy's own error, from the call itself
+    with np.errstate(all="ignore"):  # one element per argument: the dtype NumPy resolves (no warning twice)
+        dtype = np.asarray(fn(*[a if type(a) is not np.ndarray or not a.ndim else a[(0,) * a.ndim] for a in arrays])).dtype
+    it = np.nditer(ops + [None], flags=["refs_ok", "zerosize_ok"], order="K",
+                   op_flags=[["readonly"]] * len(ops) + [["writeonly", "allocate"]],
+                   op_dtypes=[a.dtype for a in ops] + [dtype])
+    out = it.operands[-1]
+    nd = len(shape)
+    axis = next((a for a in _axis_order(out.strides, nd) if shape[a] >= 2 * _threads), None)
+    if axis is None:
+        return fn(*arrays)
+    n = shape[axis]
+    cuts = []  # per argument: the axis its share is cut along, or None (read whole)
+    for a in arrays:
+        q = axis - (nd - np.ndim(a))
+        cuts.append(q if type(a) is np.ndarray and q >= 0 and a.shape[q] == n else None)
+
+    def part(lo: int, hi: int) -> None:
+        args = [a if q is None else a[(slice(None),) * q + (slice(lo, hi),)] for a, q in zip(arrays, cuts)]
+        writer(*args, out=out[(slice(None),) * axis + (slice(lo, hi),)])
+
+    run_split(part, n)
+    return out
+
+
 # --- BLAS -----------------------------------------------------------------------------------------
 _blas: list | None = None  # threadpoolctl's controllers of the BLAS libraries loaded (None: not looked yet)
 

@@ -12,6 +12,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from . import parallel
 from .errors import DtypeError, ShapeError, TapegradError, fmt_shape
 from .graph import OBSERVERS, Node, _Mode
 from .tensor import Tensor
@@ -86,6 +87,10 @@ class Primitive:
     check: optional `check(*arrays, **params)` that raises a clear ShapeError before NumPy does.
     symmetric: a commutative binary primitive whose two VJPs mirror each other (add, mul): for
         op(x, x) backward computes the cotangent once and gives it to both arguments.
+    elementwise: each output element depends only on the same (broadcast) element of each argument,
+        and the forward can write into out= (a ufunc, or an OUT_WRITERS entry): large calls are
+        split over threads (autograd.parallel) and a replay runs chains of them in parts
+        (autograd.split).
 
     Transform rules (autograd.func), in Tensor operations like the VJPs:
     jvp: `jvp(tangents, ans, *args, **params) -> Tensor`, the output tangent; `tangents` has one
@@ -108,6 +113,7 @@ class Primitive:
     check: Callable | None = None
     smooth: bool = True  # False: second-order finite differences are meaningless (kinks)
     symmetric: bool = False  # batch norm's centered * centered: one full-size multiply less per backward
+    elementwise: bool = False  # see the docstring
     doc: str = ""
     # --- transform rules (autograd.func): forward mode and batching --------------------------
     jvp: Callable | str | None = None
@@ -129,6 +135,9 @@ class Primitive:
             self.doc = (self.forward.__doc__ or "").strip().split("\n")[0]
         if self.jvp == "linear":
             self.jvp = _linear_jvp(self)
+        if self.elementwise and out_writer(self) is None:
+            raise ValueError(f"defprim({self.name!r}): elementwise=True needs a forward that takes out= "
+                             "(a NumPy ufunc) or an entry in OUT_WRITERS")
 
     def __call__(self, *args: Any, **params: Any) -> Tensor:
         # The hot path of every model: written flat, one pass over the args, no helper calls.
@@ -156,6 +165,8 @@ class Primitive:
         try:
             if observed and REPLAY.recorder is not None:
                 out = REPLAY.forward(self, args, arrays, params)
+            elif self.elementwise and parallel._threads > 1:
+                out = parallel.elementwise(self.forward, out_writer(self), arrays)
             else:
                 out = self.forward(*arrays, **params)
         except TapegradError:

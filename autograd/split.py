@@ -27,10 +27,8 @@ from .program import Eqn, Program, Var, _axis_order
 #: ~90 µs here; a float32 ufunc runs ~1 ns per element).
 MIN_ELEMENTS = 1 << 20
 
-#: Primitives computed element by element with a ufunc (or an out= writer) whose every element
-#: depends only on the same element of its arguments.
-ELEMENTWISE_PRIMS = frozenset({"add", "sub", "mul", "div", "neg", "relu", "sigmoid", "tanh", "exp", "log", "pow",
-                               "greater", "equal", "maximum", "minimum", "abs", "sqrt", "sign"})
+#: NumPy calls recorded outside primitives that are elementwise too (the running statistics' updates,
+#: the relu VJP's mask).
 ELEMENTWISE_UFUNCS = frozenset({np.add, np.subtract, np.multiply, np.divide, np.true_divide, np.negative,
                                 np.greater, np.greater_equal, np.less, np.less_equal, np.equal, np.not_equal,
                                 np.maximum, np.minimum, np.logical_and, np.logical_or, np.logical_not, np.exp,
@@ -71,12 +69,12 @@ def _kind(e: Eqn) -> str | None:
     if e.effect or len(e.outs) != 1 or e.unpack:
         return None
     if e.kind == "prim":
-        from .primitive import REGISTRY, out_writer
+        from .primitive import REGISTRY
 
         prim = REGISTRY.get(e.name)
         if prim is None or prim.forward is not e.fn:
             return None
-        if e.name in ELEMENTWISE_PRIMS and out_writer(prim) is not None and not e.kwargs:
+        if prim.elementwise and not e.kwargs:
             return "map"
         if e.name == "sum" and e.kwargs.get("keepdims") is True and isinstance(e.kwargs.get("axis"), tuple):
             return "reduce"

@@ -29,8 +29,10 @@ def threads():
 
 @pytest.fixture
 def split_small(monkeypatch):
-    """Split replay runs and matmuls of any size, so that small test programs take the split paths."""
+    """Split replay runs, matmuls and elementwise calls of any size, so that small test programs take
+    the split paths."""
     from autograd import parallel, split
 
     monkeypatch.setattr(split, "MIN_ELEMENTS", 0)
     monkeypatch.setattr(parallel, "MATMUL_FLOPS", 0)
+    monkeypatch.setattr(parallel, "ELEMENTWISE_MIN", 0)

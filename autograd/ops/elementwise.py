@@ -43,51 +43,51 @@ add_p = defprim(
     "add", np.add,
     lambda g, ans, x, y: sum_to(g, shape_of(x)),
     lambda g, ans, x, y: sum_to(g, shape_of(y)),
-    domain=("real", "real"), jvp=lambda ts, ans, x, y: _plus(*ts), batch=batch_elementwise("add"),
+    domain=("real", "real"), jvp=lambda ts, ans, x, y: _plus(*ts), batch=batch_elementwise("add"), elementwise=True,
     symmetric=True, doc="x + y, broadcasting")
 sub_p = defprim(
     "sub", np.subtract,
     lambda g, ans, x, y: sum_to(g, shape_of(x)),
     lambda g, ans, x, y: -sum_to(g, shape_of(y)),  # negate the reduced cotangent: a broadcast y's is small
-    domain=("real", "real"), jvp=lambda ts, ans, x, y: _plus(ts[0], _times(ts[1], -1)), batch=batch_elementwise("sub"),
+    domain=("real", "real"), jvp=lambda ts, ans, x, y: _plus(ts[0], _times(ts[1], -1)), batch=batch_elementwise("sub"), elementwise=True,
     doc="x - y, broadcasting")
 mul_p = defprim(
     "mul", np.multiply,
     lambda g, ans, x, y: sum_to(g * y, shape_of(x)),
     lambda g, ans, x, y: sum_to(g * x, shape_of(y)),
-    domain=("real", "real"), batch=batch_elementwise("mul"),
+    domain=("real", "real"), batch=batch_elementwise("mul"), elementwise=True,
     jvp=lambda ts, ans, x, y: _plus(_times(ts[0], y), _times(ts[1], x)),
     symmetric=True, doc="x * y, broadcasting")
 div_p = defprim(
     "div", np.divide,
     lambda g, ans, x, y: sum_to(g / y, shape_of(x)),
     lambda g, ans, x, y: sum_to(-g * x / (y * y), shape_of(y)),
-    domain=("real", "nonzero"), batch=batch_elementwise("div"),
+    domain=("real", "nonzero"), batch=batch_elementwise("div"), elementwise=True,
     jvp=lambda ts, ans, x, y: div_p(_plus(ts[0], _times(ts[1], neg_p(ans))), y),  # (tx - ty * x / y) / y
     doc="x / y, broadcasting")
 pow_p = defprim(
     "pow", np.power,
     lambda g, ans, x, y: sum_to(g * y * x ** (y - 1), shape_of(x)),
     lambda g, ans, x, y: sum_to(g * ans * (log_p(x) if isinstance(x, Tensor) else np.log(x).tolist()), shape_of(y)),
-    domain=("positive", "real"), save_output=True, jvp=_pow_jvp, batch=batch_elementwise("pow"),
+    domain=("positive", "real"), save_output=True, jvp=_pow_jvp, batch=batch_elementwise("pow"), elementwise=True,
     doc="x ** y, broadcasting (x > 0 where y is differentiated)")
-neg_p = defprim("neg", np.negative, lambda g, ans, x: -g, doc="-x", jvp="linear", batch=batch_elementwise("neg"))
+neg_p = defprim("neg", np.negative, lambda g, ans, x: -g, doc="-x", jvp="linear", batch=batch_elementwise("neg"), elementwise=True)
 exp_p = defprim("exp", np.exp, lambda g, ans, x: g * ans, save_output=True, doc="e ** x",
-                jvp=lambda ts, ans, x: mul_p(ts[0], ans), batch=batch_elementwise("exp"))
+                jvp=lambda ts, ans, x: mul_p(ts[0], ans), batch=batch_elementwise("exp"), elementwise=True)
 log_p = defprim("log", np.log, lambda g, ans, x: g / x, domain=("positive",), doc="natural logarithm",
-                jvp=lambda ts, ans, x: div_p(ts[0], x), batch=batch_elementwise("log"))
+                jvp=lambda ts, ans, x: div_p(ts[0], x), batch=batch_elementwise("log"), elementwise=True)
 tanh_p = defprim("tanh", np.tanh, lambda g, ans, x: g * (1 - ans * ans), save_output=True, doc="hyperbolic tangent",
-                 jvp=lambda ts, ans, x: mul_p(ts[0], _factor(lambda a: 1 - a * a, ans)), batch=batch_elementwise("tanh"))
+                 jvp=lambda ts, ans, x: mul_p(ts[0], _factor(lambda a: 1 - a * a, ans)), batch=batch_elementwise("tanh"), elementwise=True)
 sigmoid_p = defprim("sigmoid", _sigmoid, lambda g, ans, x: g * (ans * (1 - ans)), save_output=True,
                     jvp=lambda ts, ans, x: mul_p(ts[0], _factor(lambda a: a * (1 - a), ans)),
-                    batch=batch_elementwise("sigmoid"))
+                    batch=batch_elementwise("sigmoid"), elementwise=True)
 def _relu(x):
     """max(x, 0); its gradient mask is a constant, so relu's second derivative is 0."""
     return np.maximum(x, 0)
 
 
 relu_p = defprim("relu", _relu, lambda g, ans, x: g * (x.data > 0), domain=("nonzero",), smooth=False,
-                 jvp=lambda ts, ans, x: mul_p(ts[0], x.data > 0), batch=batch_elementwise("relu"))
+                 jvp=lambda ts, ans, x: mul_p(ts[0], x.data > 0), batch=batch_elementwise("relu"), elementwise=True)
 where_p = defprim(
     "where", np.where,
     None,
@@ -111,12 +111,12 @@ def _identity(x):
 
 
 greater_p = defprim("greater", np.greater, None, None, domain=("real", "real"), smooth=False,
-                    jvp=_zero_jvp, batch=batch_elementwise("greater"),
+                    jvp=_zero_jvp, batch=batch_elementwise("greater"), elementwise=True,
                     doc="x > y as a bool mask, broadcasting; no derivative (less(x, y) is greater(y, x))")
 equal_p = defprim("equal", np.equal, None, None, domain=("real", "real"), smooth=False,
-                  jvp=_zero_jvp, batch=batch_elementwise("equal"),
+                  jvp=_zero_jvp, batch=batch_elementwise("equal"), elementwise=True,
                   doc="x == y as a bool mask, broadcasting; no derivative (integer labels against class ids)")
-sign_p = defprim("sign", np.sign, None, smooth=False, jvp=_zero_jvp, batch=batch_elementwise("sign"),
+sign_p = defprim("sign", np.sign, None, smooth=False, jvp=_zero_jvp, batch=batch_elementwise("sign"), elementwise=True,
                  doc="-1, 0 or 1; its derivative is zero almost everywhere, so it has none")
 stop_gradient_p = defprim("stop_gradient", _identity, None, jvp=_zero_jvp, batch=batch_elementwise("stop_gradient"),
                           doc="x, with no derivative flowing through (softmax's stability shift)")

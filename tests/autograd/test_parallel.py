@@ -37,6 +37,42 @@ def test_a_split_matmul_is_the_matmul(xs, ys, threads, split_small):
     assert _blas_threads() == before  # BLAS ran on one thread per part, then got its setting back
 
 
+def _layouts():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((6, 4, 5, 8)).astype(np.float32)
+    batch_last = np.ascontiguousarray(x.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
+    per_channel = rng.standard_normal((1, 4, 1, 1)).astype(np.float32)
+    return {
+        "same layout": (np.multiply, (x, x + 1)),
+        "batch-last times per-channel": (np.multiply, (batch_last, per_channel)),
+        "broadcast view first": (np.multiply, (np.broadcast_to(np.float32(2), x.shape), batch_last)),
+        "python scalar": (np.add, (batch_last, 0.5)),
+        "scalar first": (np.subtract, (1.0, x)),
+        "mask": (np.multiply, (x, batch_last > 0)),
+        "comparison": (np.greater, (batch_last, 0)),
+        "float64 and float32": (np.multiply, (x.astype(np.float64), per_channel)),
+    }
+
+
+@pytest.mark.parametrize("case", list(_layouts()))
+def test_a_split_elementwise_call_equals_the_ufunc_bit_for_bit_with_its_layout_and_dtype(case, threads, split_small):
+    fn, args = _layouts()[case]
+    want = fn(*args)
+    for n in (2, 3):
+        threads(n)
+        got = parallel.elementwise(fn, fn, list(args))
+        assert got.dtype == want.dtype and got.strides == want.strides
+        np.testing.assert_array_equal(got, want)
+
+
+def test_an_elementwise_primitive_needs_an_out_writer():
+    from autograd.primitive import temporary_primitive
+
+    with pytest.raises(ValueError, match="elementwise=True needs a forward that takes out="):
+        with temporary_primitive("twice", lambda x: 2 * x, lambda g, ans, x: 2 * g, elementwise=True):
+            pass
+
+
 def test_vectors_and_small_matmuls_are_not_split(threads, monkeypatch):
     threads(2)
     calls = []
