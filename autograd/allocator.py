@@ -19,6 +19,8 @@ import sys
 
 import numpy as np
 
+from . import parallel
+
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
 INT_MAX = 2**31 - 1
@@ -61,5 +63,10 @@ def copy_unaliased(x: np.ndarray) -> np.ndarray:
     buf = np.empty(x.nbytes + PAGE, np.uint8)
     shift = (x.__array_interface__["data"][0] - buf.__array_interface__["data"][0]) % PAGE
     out = buf[shift:shift + x.nbytes].view(x.dtype).reshape(x.shape)
-    np.copyto(out, x)
+    axis = parallel.outer_axis(x.shape, x.size)
+    if axis is None:
+        np.copyto(out, x)
+    else:  # each thread copies its share of an outer axis
+        parallel.run_split(lambda lo, hi: np.copyto(out[parallel.along(axis, lo, hi)], x[parallel.along(axis, lo, hi)]),
+                           x.shape[axis])
     return out

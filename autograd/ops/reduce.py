@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 
+from .. import parallel
 from ..batching import front_only, shift_axis
 from ..errors import ShapeError
 from ..primitive import defprim, shape_of
@@ -57,13 +58,27 @@ def _reduce(ufunc, x: np.ndarray, axis, keepdims: bool) -> np.ndarray:
     n = math.prod(sizes)
     if not 1 < n <= SMALL_REDUCTION or axis[-1] == x.ndim - 1 and len(axis) == 1:
         return ufunc.reduce(x, axis=axis, keepdims=keepdims)
+    kept = [a for a in range(x.ndim) if a not in axis]
+    first = x[tuple((slice(0, 1) if keepdims else 0) if a in axis else slice(None) for a in range(x.ndim))]
+    in_first = kept if keepdims else list(range(len(kept)))  # the kept axes' places in the result
+    at = parallel.outer_axis(first.shape, x.size, in_first, first.strides)  # large pooling: one share per thread
+    if at is None:
+        return _reduce_slices(ufunc, x, axis, keepdims, sizes)
+    out = np.empty_like(first)  # laid out as the ufunc would lay out its result
+    at_x = kept[in_first.index(at)]
+    parallel.run_split(lambda lo, hi: _reduce_slices(ufunc, x[parallel.along(at_x, lo, hi)], axis, keepdims, sizes,
+                                                     out[parallel.along(at, lo, hi)]), x.shape[at_x])
+    return out
+
+
+def _reduce_slices(ufunc, x, axis, keepdims, sizes, out=None):
     slices = []
     for offset in np.ndindex(*sizes):
         index = [slice(None)] * x.ndim
         for a, o in zip(axis, offset):
             index[a] = slice(o, o + 1) if keepdims else o
         slices.append(x[tuple(index)])
-    out = ufunc(slices[0], slices[1])
+    out = ufunc(slices[0], slices[1], out=out)
     for piece in slices[2:]:
         ufunc(out, piece, out=out)
     return out

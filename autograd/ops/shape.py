@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 
+from .. import parallel
 from ..batching import batch_size, broadcast_at, front_only, lead_index, moveaxis, ndim_of, to_front
 from ..allocator import copy_unaliased
 from ..errors import ShapeError, fmt_shape
@@ -169,8 +170,21 @@ def _slice(x, index):
 
 def _unslice(x, index, shape):
     """Place x at x_full[index] inside zeros of `shape`: the transpose of `slice` (zero-embedding)."""
-    out = np.zeros(shape, dtype=x.dtype)
-    out[index] = x
+    whole = [a for a, i in enumerate(index) if isinstance(i, slice) and i.indices(shape[a]) == (0, shape[a], 1)] \
+        if type(index) is tuple and len(index) == len(shape) and all(type(i) is slice for i in index) else []
+    axis = parallel.outer_axis(shape, math.prod(shape), whole)
+    if axis is None:
+        out = np.zeros(shape, dtype=x.dtype)
+        out[index] = x
+        return out
+    out = np.empty(shape, dtype=x.dtype)  # a padding: each thread zeroes and fills its share of an outer axis
+
+    def part(lo, hi):
+        share = out[parallel.along(axis, lo, hi)]
+        share.fill(0)
+        share[index[:axis] + (slice(None),) + index[axis + 1:]] = x[parallel.along(axis, lo, hi)]
+
+    parallel.run_split(part, shape[axis])
     return out
 
 
@@ -345,27 +359,38 @@ def _window_sum(x, shape, kernel, stride, dilation):
     """Add every window back to where it came from: the transpose of sliding_windows.
 
     A loop over the k*k kernel offsets adding whole strided slices (Chainer's col2im): k*k NumPy
-    calls per step, never a Python loop over pixels and never np.add.at.
+    calls per step, never a Python loop over pixels and never np.add.at. Large ones run on one
+    share of a leading (batch or channel) axis per thread, each thread the whole loop.
     """
+    res = np.empty(shape, dtype=x.dtype)
+    axis = parallel.outer_axis(shape, x.size, range(len(shape) - len(kernel)))
+    if axis is None:
+        _window_sum_into(res, x, kernel, stride, dilation)
+    else:
+        parallel.run_split(lambda lo, hi: _window_sum_into(res[parallel.along(axis, lo, hi)],
+                                                           x[parallel.along(axis, lo, hi)], kernel, stride, dilation),
+                           shape[axis])
+    return res
+
+
+def _window_sum_into(res, x, kernel, stride, dilation):
     n = len(kernel)
     out_sp = x.shape[-2 * n:-n]
-    lead = (slice(None),) * (len(shape) - n)
+    lead = (slice(None),) * (res.ndim - n)
     offsets = iter(np.ndindex(*kernel))
     if all(s == 1 for s in stride) and all(m > 0 for m in out_sp):
         # the first offset covers [0, m) on each window axis: copy it there and zero only the rest
         # (one full-size pass less than zeros + add)
-        res = np.empty(shape, dtype=x.dtype)
         res[lead + tuple(slice(0, m) for m in out_sp)] = x[(Ellipsis,) + next(offsets)]
         for i, m in enumerate(out_sp):
             res[lead + (slice(None),) * i + (slice(m, None),)] = 0
     else:
-        res = np.zeros(shape, dtype=x.dtype)
+        res.fill(0)
     for offset in offsets:
         dst = lead + tuple(
             slice(o * d, o * d + s * (m - 1) + 1, s) for o, d, s, m in zip(offset, dilation, stride, out_sp)
         )
         res[dst] += x[(Ellipsis,) + offset]
-    return res
 
 
 def _windows_examples(draw, S):
