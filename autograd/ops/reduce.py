@@ -58,6 +58,8 @@ def _reduce(ufunc, x: np.ndarray, axis, keepdims: bool) -> np.ndarray:
     n = math.prod(sizes)
     if not 1 < n <= SMALL_REDUCTION or axis[-1] == x.ndim - 1 and len(axis) == 1:
         return ufunc.reduce(x, axis=axis, keepdims=keepdims)
+    if parallel.get_num_threads() == 1 or x.size < parallel.ELEMENTWISE_MIN:
+        return _reduce_slices(ufunc, x, axis, keepdims, sizes)
     kept = [a for a in range(x.ndim) if a not in axis]
     first = x[tuple((slice(0, 1) if keepdims else 0) if a in axis else slice(None) for a in range(x.ndim))]
     in_first = kept if keepdims else list(range(len(kept)))  # the kept axes' places in the result
