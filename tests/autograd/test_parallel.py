@@ -94,6 +94,19 @@ def test_a_part_that_fails_on_the_helper_thread_raises_here(threads):
         parallel.run_split(part, 10)
 
 
+def test_a_part_that_splits_again_runs_its_split_inline(threads):
+    """A part on the helper thread that calls run_split (a user's elementwise primitive calling
+    another primitive in its forward, say) must not wait for the helper it runs on."""
+    threads(2)
+    seen = []
+
+    def inner(lo, hi):
+        seen.append((lo, hi))
+
+    parallel.run_split(lambda lo, hi: parallel.run_split(inner, 8), 8)
+    assert sorted(seen) == [(0, 4), (0, 8), (4, 8)]  # this thread's part split in two, the helper's inline
+
+
 def test_set_num_threads_checks_its_argument_and_the_default_reads_the_environment(monkeypatch):
     for bad in (0, -1, 1.5, True, "2"):
         with pytest.raises(ValueError, match="set_num_threads: expected a positive int"):
