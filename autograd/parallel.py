@@ -80,18 +80,29 @@ def run_split(part: Callable[..., Any], n: int, *arrays: Any) -> None:
     share in another order than the whole (a part's sums would differ in the last bit)."""
     global _pool
     parts = min(_threads, n // 2)
-    if parts <= 1 or threading.current_thread().name.startswith("tapegrad"):  # inside a part: no nesting
+    if parts <= 1 or getattr(_local, "in_part", False):  # a split inside a part runs whole, on its thread
         part(0, n, *arrays)
         return
     if _pool is None:  # one helper per thread beyond this one, for as long as the thread count holds
         _pool = ThreadPoolExecutor(_threads - 1, thread_name_prefix="tapegrad")
     bounds = [n * k // parts for k in range(parts + 1)]
-    futures = [_pool.submit(part, bounds[k], bounds[k + 1], *arrays) for k in range(1, parts)]
+    futures = [_pool.submit(_in_part, part, bounds[k], bounds[k + 1], arrays) for k in range(1, parts)]
     try:
-        part(0, bounds[1], *arrays)
+        _in_part(part, 0, bounds[1], arrays)
     finally:
         for f in futures:
             f.result()
+
+
+_local = threading.local()
+
+
+def _in_part(part: Callable[..., Any], lo: int, hi: int, arrays: tuple) -> None:
+    _local.in_part = True
+    try:
+        part(lo, hi, *arrays)
+    finally:
+        _local.in_part = False
 
 
 # --- elementwise calls (eager) ----------------------------------------------------------------------

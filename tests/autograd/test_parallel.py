@@ -104,7 +104,9 @@ def test_a_part_that_splits_again_runs_its_split_inline(threads):
         seen.append((lo, hi))
 
     parallel.run_split(lambda lo, hi: parallel.run_split(inner, 8), 8)
-    assert sorted(seen) == [(0, 4), (0, 8), (4, 8)]  # this thread's part split in two, the helper's inline
+    assert seen == [(0, 8), (0, 8)]  # each part's inner split ran whole, on the part's own thread
+    parallel.run_split(inner, 8)
+    assert sorted(seen[2:]) == [(0, 4), (4, 8)]  # outside a part: split again
 
 
 def test_set_num_threads_checks_its_argument_and_the_default_reads_the_environment(monkeypatch):
