@@ -165,7 +165,9 @@ class Primitive:
         try:
             if observed and REPLAY.recorder is not None:
                 out = REPLAY.forward(self, args, arrays, params)
-            elif self.elementwise and parallel._threads > 1:
+            elif self.elementwise and parallel._threads > 1 and (  # a large first or last argument
+                    type(arrays[0]) is np.ndarray and arrays[0].size >= parallel.ELEMENTWISE_MIN
+                    or type(arrays[-1]) is np.ndarray and arrays[-1].size >= parallel.ELEMENTWISE_MIN):
                 out = parallel.elementwise(self.forward, out_writer(self), arrays)
             else:
                 out = self.forward(*arrays, **params)
