@@ -25,9 +25,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-#: A matmul is split when it does at least this many flops (~0.3 ms of work at 60 GFLOP/s; waking
-#: a thread costs ~50-90 µs here).
-MATMUL_FLOPS = 20_000_000
+#: A matmul is split when it does at least this many flops. Measured on two threads (compiled
+#: steps, medians of 4-6 alternating runs): Escontrela's 49 MFLOP conv GEMMs ((40, 40) @ (40, 15360))
+#: split here made the step 9.8 ms against 7.6 with BLAS threading them (BLAS's spinning threads
+#: start at once; ours wake in ~50-90 µs); LeNet-BN with its 58 MFLOP first-conv GEMMs split too
+#: ran 173 ms against 216 ms with them left to BLAS (whose spinning threads then held the second
+#: core through the batch-norm runs after them).
+MATMUL_FLOPS = 50_000_000
 
 
 def _default_threads() -> int:
@@ -207,7 +211,7 @@ def matmul(x: np.ndarray, y: np.ndarray, out: np.ndarray | None = None) -> np.nd
     if _threads > 1 and x.ndim >= 2 and y.ndim >= 2:
         m, k, n = x.shape[-2], x.shape[-1], y.shape[-1]
         batch = np.broadcast_shapes(x.shape[:-2], y.shape[:-2])
-        if 2 * m * k * n * int(np.prod(batch, dtype=np.int64)) >= MATMUL_FLOPS and max(m, n) >= _threads:
+        if 2 * m * k * n * int(np.prod(batch, dtype=np.int64)) >= MATMUL_FLOPS and max(m, n) >= 2 * _threads:
             if out is None:
                 out = np.empty(batch + (m, n), np.result_type(x, y))
             blas = _blas_controllers()
