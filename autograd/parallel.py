@@ -18,6 +18,7 @@ differ too): every other split computes exactly what one call would.
 """
 from __future__ import annotations
 
+import math
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -208,10 +209,10 @@ def _columns(x: np.ndarray, y: np.ndarray, out: np.ndarray) -> Callable[[int, in
 def matmul(x: np.ndarray, y: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """np.matmul, split over get_num_threads() threads by rows (or columns, whichever the result has
     more of) when it is large: never along the inner axis, so each element is one BLAS dot product."""
-    if _threads > 1 and x.ndim >= 2 and y.ndim >= 2:
+    if _threads > 1 and x.ndim >= 2 and y.ndim >= 2 and 2 * x.size * y.shape[-1] >= MATMUL_FLOPS:  # cheap first
         m, k, n = x.shape[-2], x.shape[-1], y.shape[-1]
         batch = np.broadcast_shapes(x.shape[:-2], y.shape[:-2])
-        if 2 * m * k * n * int(np.prod(batch, dtype=np.int64)) >= MATMUL_FLOPS and max(m, n) >= 2 * _threads:
+        if 2 * m * k * n * math.prod(batch) >= MATMUL_FLOPS and max(m, n) >= 2 * _threads:
             if out is None:
                 out = np.empty(batch + (m, n), np.result_type(x, y))
             blas = _blas_controllers()
