@@ -30,7 +30,7 @@ import numpy as np
 #: steps, medians of 4-6 alternating runs): Escontrela's 49 MFLOP conv GEMMs ((40, 40) @ (40, 15360))
 #: split here made the step 9.8 ms against 7.6 with BLAS threading them (BLAS's spinning threads
 #: start at once; ours wake in ~50-90 µs); LeNet-BN with its 58 MFLOP first-conv GEMMs split too
-#: ran 173 ms against 216 ms with them left to BLAS (whose spinning threads then held the second
+#: ran 173 ms against 220 ms with them left to BLAS (whose spinning threads then held the second
 #: core through the batch-norm runs after them).
 MATMUL_FLOPS = 50_000_000
 
