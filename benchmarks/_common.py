@@ -61,7 +61,7 @@ def child_setup(threads: int, framework: str = "") -> str:
 def pin_threads(threads: int, torch=None) -> dict:
     """Pin the loaded thread pools and describe them: NumPy's BLAS from threadpoolctl
     (internal_api, architecture, num_threads), torch's thread count and CPU capability, and
-    whether tapegrad's mallopt is on (when tapegrad is loaded)."""
+    tapegrad's thread count and whether its mallopt is on (when tapegrad is loaded)."""
     info: dict = {}
     try:
         from threadpoolctl import threadpool_info, threadpool_limits
@@ -76,7 +76,11 @@ def pin_threads(threads: int, torch=None) -> dict:
                          "cpu_capability": torch.backends.cpu.get_cpu_capability(),
                          "mkldnn": torch.backends.mkldnn.is_available()}
     if "autograd" in sys.modules:
+        import autograd
+
+        autograd.set_num_threads(threads)  # tapegrad's own splits (autograd/parallel.py), like torch's
         info["keep_freed_memory"] = os.environ.get("TAPEGRAD_KEEP_FREED_MEMORY", "1") != "0"
+        info["tapegrad_threads"] = autograd.get_num_threads()
     return info
 
 
