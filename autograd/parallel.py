@@ -110,14 +110,18 @@ def _in_part(part: Callable[..., Any], lo: int, hi: int, arrays: tuple) -> None:
         _local.in_part = False
 
 
+def axis_order(strides: tuple | None, ndim: int) -> tuple[int, ...]:
+    """Axes from outermost to innermost in memory (NumPy's ufuncs keep their inputs' layout, and a
+    reduction's order follows the layout). No strides: the logical order."""
+    if strides is None:
+        return tuple(range(ndim))
+    return tuple(sorted(range(ndim), key=lambda a: (-abs(strides[a]), a)))
+
+
 # --- elementwise calls (eager) ----------------------------------------------------------------------
 #: An elementwise call is split when its result has at least this many elements (4 MB of float32:
 #: ~1 ms of work against ~90 µs to wake a thread).
 ELEMENTWISE_MIN = 1 << 20
-
-
-def _axis_order(strides: tuple, ndim: int) -> list[int]:
-    return sorted(range(ndim), key=lambda a: (-abs(strides[a]), a))
 
 
 def elementwise(fn: Callable[..., np.ndarray], writer: Callable[..., np.ndarray], arrays: list) -> np.ndarray:
@@ -142,7 +146,7 @@ def elementwise(fn: Callable[..., np.ndarray], writer: Callable[..., np.ndarray]
                    op_dtypes=[a.dtype for a in ops] + [dtype])
     out = it.operands[-1]
     nd = len(shape)
-    axis = next((a for a in _axis_order(out.strides, nd) if shape[a] >= 2 * _threads), None)
+    axis = next((a for a in axis_order(out.strides, nd) if shape[a] >= 2 * _threads), None)
     if axis is None:
         return fn(*arrays)
     n = shape[axis]
@@ -167,10 +171,8 @@ def outer_axis(shape: tuple[int, ...], size: int, allowed=None, strides: tuple |
     one, a 2x2 pooling ran 3x slower on two threads than on one."""
     if _threads <= 1 or size < ELEMENTWISE_MIN:
         return None
-    axes = list(range(len(shape)) if allowed is None else allowed)
-    if strides is not None:
-        axes.sort(key=lambda a: -abs(strides[a]))
-    return next((a for a in axes if shape[a] >= 2 * _threads), None)
+    allowed = range(len(shape)) if allowed is None else set(allowed)
+    return next((a for a in axis_order(strides, len(shape)) if a in allowed and shape[a] >= 2 * _threads), None)
 
 
 def along(axis: int, lo: int, hi: int) -> tuple:

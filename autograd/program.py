@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 
+from .parallel import axis_order
+
 if TYPE_CHECKING:
     from .split import Run
 
@@ -292,10 +294,8 @@ class Replay:
         arena = np.empty(self.arena_bytes, np.uint8)
         views = []
         for v in self._planned:
-            shape, dtype, _, strides = self.program.avals[v]
-            order = _axis_order(strides, len(shape))
-            raw = np.ndarray(tuple(shape[a] for a in order), dtype, buffer=arena, offset=self.offsets[v])
-            views.append(raw.transpose(np.argsort(order)))
+            raw_shape, dtype, back = _layout(self.program.avals[v])
+            views.append(np.ndarray(raw_shape, dtype, buffer=arena, offset=self.offsets[v]).transpose(back))
         return views
 
     def _generate(self) -> str:
@@ -415,20 +415,18 @@ class Replay:
         return lines + [f"    {self._const(run_split)}({name}, {run.n}, {params})"]
 
 
-def _empty(aval: tuple) -> Callable[[], np.ndarray]:
-    """A fresh array laid out as the traced value was (see _axis_order)."""
+def _layout(aval: tuple) -> tuple[tuple[int, ...], np.dtype, tuple[int, ...]]:
+    """(shape in memory order, dtype, axes back to the logical order) of a traced value: a buffer
+    must be laid out as the traced result was (parallel.axis_order)."""
     shape, dtype, _, strides = aval
-    order = _axis_order(strides, len(shape))
-    raw_shape, back = tuple(shape[a] for a in order), tuple(np.argsort(order))
+    order = axis_order(strides, len(shape))
+    return tuple(shape[a] for a in order), dtype, tuple(np.argsort(order))
+
+
+def _empty(aval: tuple) -> Callable[[], np.ndarray]:
+    """A fresh array laid out as the traced value was."""
+    raw_shape, dtype, back = _layout(aval)
     return lambda: np.empty(raw_shape, dtype).transpose(back)
-
-
-def _axis_order(strides: tuple | None, ndim: int) -> tuple[int, ...]:
-    """Axes from outermost to innermost in memory (NumPy's ufuncs keep their inputs' layout, and a
-    reduction's order follows the layout: a buffer must be laid out as the traced result was)."""
-    if strides is None:
-        return tuple(range(ndim))
-    return tuple(sorted(range(ndim), key=lambda a: (-abs(strides[a]), a)))
 
 
 #: Primitives whose forward is one ndarray method: replay calls the method itself (the same NumPy

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .program import Eqn, Program, Var, _axis_order
+from .parallel import axis_order
+from .program import Eqn, Program, Var
 
 #: A run is split only when it touches at least this many elements in all (waking a thread costs
 #: ~90 µs here; a float32 ufunc runs ~1 ns per element).
@@ -139,7 +140,7 @@ def find_runs(program: Program, min_elements: int | None = None) -> list[Run]:
         big = max([a.id for a in e.args if type(a) is Var] + [e.outs[0]], key=lambda v: _size(program, v))
         shape, _, _, strides = program.avals[big]
         tries = [_grow(program, i, tuple(shape), axis, last_read, leaving)
-                 for axis in _axis_order(strides, len(shape)) if shape[axis] > 1]
+                 for axis in axis_order(strides, len(shape)) if shape[axis] > 1]
         best = max(tries, key=lambda r: (r.end, r.elements), default=None)  # max keeps the first of equals
         if best is None or best.end == i:
             i += 1

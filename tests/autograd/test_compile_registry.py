@@ -5,7 +5,6 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import autograd as ag
-import autograd.compiler  # noqa: F401  (registers matmul's writer)
 from autograd.primitive import REGISTRY, defprim, out_writer, unregister
 from autograd.tensor import Tensor
 from autograd.testing.strategies import primitive_args
