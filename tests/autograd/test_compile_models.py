@@ -74,19 +74,27 @@ def test_fifty_compiled_steps_equal_eager(name):
         np.testing.assert_allclose(got[k], want[k], rtol=1e-6, atol=0, err_msg=k)
 
 
+@pytest.mark.parametrize("n_threads, chunked", [(2, False), (2, True), (1, True)])
 @pytest.mark.parametrize("name", list(MODELS))
-def test_compiled_steps_split_over_threads_equal_eager(name, threads, split_small):
+def test_compiled_steps_split_over_threads_equal_eager(name, n_threads, chunked, threads, split_small, monkeypatch):
     """With every run and matmul split over two threads (autograd.parallel, autograd.split), eager
     and replay still compute the same bits: both split each matmul the same way, and a run's parts
-    compute what the whole would."""
-    threads(2)
+    compute what the whole would. chunked: every part runs its share in chunks of two indices."""
+    from autograd import split
+
+    if chunked:
+        monkeypatch.setattr(split, "CHUNK_BYTES", 0)
+    threads(n_threads)
     eager_model, eager_opt, _, eager_step = _setup(name)
     model, opt, _, step = _setup(name)
     compiled = ag.compile(step)
     for i, (x, y) in enumerate(_batches(name, 6)):
         want, got = eager_step(x, y), compiled(x, y)
         assert np.array_equal(got.data, want.data), (i, got, want)
-    assert any(c.replay.runs for c in compiled.cache[next(iter(compiled.cache))])
+    runs = [r for c in compiled.cache[next(iter(compiled.cache))] for r in c.replay.runs]
+    assert runs
+    if chunked:
+        assert any(0 < r.chunk < r.n for r in runs)
     want, got = _state(eager_model, eager_opt), _state(model, opt)
     for k in want:
         np.testing.assert_array_equal(got[k], want[k], err_msg=k)
