@@ -135,7 +135,10 @@ def _index(a: np.ndarray) -> int:
 
 
 def _method(name: str) -> Callable:
-    base = getattr(np.ndarray, name)
+    def base(self, *args, **kwargs):  # by name, not np.ndarray's descriptor: on replay a 0-d result
+        return getattr(self, name)(*args, **kwargs)  # may be a NumPy scalar (np.float64 has .reshape too)
+
+    base.__name__ = base.__qualname__ = f"ndarray.{name}"
 
     def method(self, *args, **kwargs):
         return record_call(f".{name}", base, (self,) + args, kwargs)

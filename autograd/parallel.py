@@ -85,7 +85,10 @@ def run_split(part: Callable[..., Any], n: int, *arrays: Any) -> None:
     share in another order than the whole (a part's sums would differ in the last bit)."""
     global _pool
     parts = min(_threads, n // 2)
-    if parts <= 1 or getattr(_local, "in_part", False):  # a split inside a part runs whole, on its thread
+    # a split inside a part runs whole, on its thread; so does one whose NumPy calls a trace records
+    # (on traced arrays, in a VJP say: the recording thread must make them all, in order)
+    rec = _primitive.REPLAY.recorder
+    if parts <= 1 or getattr(_local, "in_part", False) or rec is not None and not rec.suspended:
         part(0, n, *arrays)
         return
     if _pool is None:  # one helper per thread beyond this one, for as long as the thread count holds
@@ -100,6 +103,8 @@ def run_split(part: Callable[..., Any], n: int, *arrays: Any) -> None:
 
 
 _local = threading.local()
+
+from . import primitive as _primitive  # noqa: E402  (primitive imports this module)
 
 
 def _in_part(part: Callable[..., Any], lo: int, hi: int, arrays: tuple) -> None:

@@ -37,8 +37,8 @@ MIN_ELEMENTS = 1 << 20
 
 #: Each part runs its share in chunks of about this many bytes of its largest array, so that the
 #: run's intermediates stay in cache between its equations instead of going to memory and back
-#: (batch norm's VJP is ~10 passes over arrays of 12.8 MB in LeNet-BN). 1 MB: chunks of 0.2, 0.4,
-#: 0.8 and 3.2 MB measured, 0.8 was the fastest for LeNet-BN's 28x28 and 14x14 runs alike.
+#: (batch norm's VJP is ~10 passes over arrays of 12.8 MB in LeNet-BN). 1 MB: chunks of 0.2 to 3.2
+#: MB measured, 0.8 was the fastest for LeNet-BN's 28x28 and 14x14 runs alike.
 CHUNK_BYTES = 1 << 20
 
 #: NumPy calls recorded outside primitives that are elementwise too (the running statistics' updates,

@@ -98,13 +98,11 @@ def _max_vjp(g, ans, x, axis, keepdims):
     reduced = math.prod(shape) // max(math.prod(kept), 1)  # elements per maximum
     # winners per maximum, counted on the 1-byte mask (a float copy would be a full-size pass more)
     count = _reduce(np.add, winners.view(np.uint8) if reduced < 256 else winners.astype(np.int32), axis, keepdims=True)
-    share = winners  # g * mask: bool multiplies as 0/1
-    if (count > 1).any():  # ties: split the gradient evenly between them
-        share = winners.astype(x.dtype)
-        share /= count
     if not keepdims:
         g = reshape_p(g, shape=kept)
-    return broadcast_to_p(g, shape=shape) * share
+    # ties share the gradient evenly; divided at the reduced size, and without a branch on the data
+    # (a compiled step then records this VJP as equations, not as one opaque call)
+    return broadcast_to_p(g / count.astype(ans.dtype), shape=shape) * winners
 
 
 def _reduce_examples(unique):

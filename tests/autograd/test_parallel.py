@@ -109,6 +109,27 @@ def test_a_part_that_splits_again_runs_its_split_inline(threads):
     assert sorted(seen[2:]) == [(0, 4), (4, 8)]  # outside a part: split again
 
 
+def test_a_split_made_while_a_trace_records_runs_whole_on_the_recording_thread(threads):
+    """NumPy calls on traced arrays (a VJP's, say) are recorded by the thread that makes them: a
+    part on a helper thread would be missing from the Program (found as a max-pool VJP whose tie
+    counts were half computed on replay)."""
+    import threading
+
+    threads(2)
+    seen = []
+
+    def fn(x):
+        parallel.run_split(lambda lo, hi: seen.append((lo, hi, threading.get_ident())), 8)
+        return x * 2.0
+
+    compiled = ag.compile(fn)
+    compiled(ag.tensor(np.ones(3)))  # the trace
+    assert seen == [(0, 8, threading.get_ident())]
+    seen.clear()
+    parallel.run_split(lambda lo, hi: seen.append((lo, hi, threading.get_ident())), 8)  # not tracing: split
+    assert sorted(seen)[0][:2] == (0, 4) and len(seen) == 2
+
+
 def test_set_num_threads_checks_its_argument_and_the_default_reads_the_environment(monkeypatch):
     for bad in (0, -1, 1.5, True, "2"):
         with pytest.raises(ValueError, match="set_num_threads: expected a positive int"):
