@@ -365,7 +365,7 @@ class Replay:
         """The lines calling a run's parts (split.run_split) and, into the namespace, the function
         that runs equations run.start..run.end-1 on one share [lo, hi) of the split axis."""
         from .parallel import run_split
-        from .split import _kind, in_chunks
+        from .split import _kind
 
         p = self.program
         eqns = [p.eqns[j] for j in range(run.start, run.end) if j not in run.hoisted]
@@ -412,8 +412,8 @@ class Replay:
                 src.append(f"    v{o} = {call}")
         exec(compile("\n".join(src) + "\n", f"<tapegrad replay {name}>", "exec"), self.namespace)
         self.run_sources.append("\n".join(src))
-        fn = self._const(in_chunks(self.namespace[name], run.chunk)) if 0 < run.chunk < run.n else name
-        return lines + [f"    {self._const(run_split)}({fn}, {run.n}, {params})"]
+        chunk = f", chunk={run.chunk}" if run.chunk else ""
+        return lines + [f"    {self._const(run_split)}({name}, {run.n}, {params}{chunk})"]
 
 
 def _layout(aval: tuple) -> tuple[tuple[int, ...], np.dtype, tuple[int, ...]]:

@@ -9,7 +9,7 @@ touch each other's memory and the threads meet once per run, not once per op. Me
 batch 128, compiled step on two threads, A/B in fresh processes, with autograd.parallel's matmul
 split): 202.6 -> 174.9 ms median of 5.
 
-Each part runs its share in chunks of ~CHUNK_BYTES of its largest array, so that a run's
+Each part runs its share in chunks of ~parallel.CHUNK_BYTES of its largest array, so that a run's
 intermediates stay in cache from one equation to the next instead of making a trip to memory per
 equation. Measured (the same step, A/B in fresh processes, 4 rounds): one thread 248 -> 235 ms,
 two threads 157 -> 149 ms. Chunks of one channel (100-400 KB) measured slower on two threads
@@ -24,22 +24,16 @@ depend on the thread count.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
 
 import numpy as np
 
+from . import parallel
 from .parallel import axis_order
 from .program import Eqn, Program, Var
 
 #: A run is split only when it touches at least this many elements in all (waking a thread costs
 #: ~90 µs here; a float32 ufunc runs ~1 ns per element).
 MIN_ELEMENTS = 1 << 20
-
-#: Each part runs its share in chunks of about this many bytes of its largest array, so that the
-#: run's intermediates stay in cache between its equations instead of going to memory and back
-#: (batch norm's VJP is ~10 passes over arrays of 12.8 MB in LeNet-BN). 1 MB: chunks of 0.2 to 3.2
-#: MB measured, 0.8 was the fastest for LeNet-BN's 28x28 and 14x14 runs alike.
-CHUNK_BYTES = 1 << 20
 
 #: NumPy calls recorded outside primitives that are elementwise too (the running statistics' updates,
 #: the relu VJP's mask).
@@ -196,25 +190,11 @@ def _grow(program: Program, start: int, shape: tuple[int, ...], axis: int, last_
     return run
 
 
-def chunk_size(run: Run, program: Program, chunk_bytes: int | None = None) -> int:
-    """Indices of the split axis per chunk: CHUNK_BYTES of the run's largest split array, at least
-    two (a chunk of one index could reduce in another order, see parallel.run_split)."""
-    chunk_bytes = CHUNK_BYTES if chunk_bytes is None else chunk_bytes
+def chunk_size(run: Run, program: Program) -> int:
+    """Indices of the split axis per chunk (parallel.chunk_of over the run's largest split array)."""
     per_index = max(_size(program, v) * program.avals[v][1].itemsize // program.avals[v][0][q]
                     for v, q in run.sliced.items())
-    return max(2, chunk_bytes // max(per_index, 1))
-
-
-def in_chunks(part: Callable[..., None], chunk: int) -> Callable[..., None]:
-    """part(lo, hi, *arrays) as a loop over chunks of `chunk` indices of [lo, hi) (the last one
-    takes a remainder of one index with it)."""
-    def chunked(lo: int, hi: int, *arrays: Any) -> None:
-        bounds = list(range(lo, hi, chunk)) + [hi]
-        if len(bounds) > 2 and bounds[-1] - bounds[-2] < 2:
-            del bounds[-2]
-        for a, b in zip(bounds[:-1], bounds[1:]):
-            part(a, b, *arrays)
-    return chunked
+    return parallel.chunk_of(run.n, per_index * run.n)
 
 
 def _size(program: Program, v: int) -> int:

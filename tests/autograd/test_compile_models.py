@@ -80,10 +80,10 @@ def test_compiled_steps_split_over_threads_equal_eager(name, n_threads, chunked,
     """With every run and matmul split over two threads (autograd.parallel, autograd.split), eager
     and replay still compute the same bits: both split each matmul the same way, and a run's parts
     compute what the whole would. chunked: every part runs its share in chunks of two indices."""
-    from autograd import split
+    from autograd import parallel
 
     if chunked:
-        monkeypatch.setattr(split, "CHUNK_BYTES", 0)
+        monkeypatch.setattr(parallel, "CHUNK_BYTES", 0)
     threads(n_threads)
     eager_model, eager_opt, _, eager_step = _setup(name)
     model, opt, _, step = _setup(name)

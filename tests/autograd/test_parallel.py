@@ -221,19 +221,22 @@ def test_a_run_ends_before_a_view_that_outlives_it_and_every_part_is_called(thre
     assert calls and all(n == 3 for n in calls)  # split along the outermost axis (3)
 
 
-@pytest.mark.parametrize("lo, hi, chunk, want", [
-    (0, 10, 4, [(0, 4), (4, 8), (8, 10)]),
-    (0, 9, 4, [(0, 4), (4, 9)]),  # a last chunk of one index joins the one before
-    (3, 5, 4, [(3, 5)]),
-    (0, 7, 2, [(0, 2), (2, 4), (4, 7)]),
+@pytest.mark.parametrize("n, chunk, n_threads, want", [
+    (10, 4, 1, [(0, 4), (4, 8), (8, 10)]),
+    (9, 4, 1, [(0, 4), (4, 9)]),  # a last chunk of one index joins the one before
+    (3, 4, 1, [(0, 3)]),
+    (7, 2, 1, [(0, 2), (2, 4), (4, 7)]),
+    (10, 0, 1, [(0, 10)]),
+    (12, 4, 2, [(0, 4), (4, 6), (6, 10), (10, 12)]),  # each thread's share in chunks
 ])
-def test_a_part_runs_its_share_in_chunks_of_at_least_two(lo, hi, chunk, want):
+def test_run_split_works_through_each_share_in_chunks_of_at_least_two(n, chunk, n_threads, want, threads):
+    threads(n_threads)
     calls = []
-    split.in_chunks(lambda a, b, *arrays: calls.append((a, b, arrays)), chunk)(lo, hi, "x")
-    assert calls == [(a, b, ("x",)) for a, b in want]
+    parallel.run_split(lambda a, b, *arrays: calls.append((a, b, arrays)), n, "x", chunk=chunk)
+    assert sorted(calls) == [(a, b, ("x",)) for a, b in want]
 
 
-def test_the_chunk_holds_chunk_bytes_of_the_largest_split_array(split_small):
+def test_the_chunk_holds_chunk_bytes_of_the_largest_split_array(split_small, monkeypatch):
     compiled = ag.compile(_bn_step)
     compiled(*_bn_inputs("batch-last"))
     (replay,) = [c.replay for entries in compiled.cache.values() for c in entries]
@@ -241,19 +244,23 @@ def test_the_chunk_holds_chunk_bytes_of_the_largest_split_array(split_small):
     for run in replay.runs:
         per_index = max(np.prod(program.avals[v][0]) * program.avals[v][1].itemsize // program.avals[v][0][q]
                         for v, q in run.sliced.items())
-        assert split.chunk_size(run, program, chunk_bytes=10 * per_index) == 10
-        assert split.chunk_size(run, program, chunk_bytes=per_index - 1) == 2  # never fewer than two
+        monkeypatch.setattr(parallel, "CHUNK_BYTES", per_index * run.n // 3)
+        assert split.chunk_size(run, program) == run.n // 3
+        monkeypatch.setattr(parallel, "CHUNK_BYTES", per_index - 1)
+        assert split.chunk_size(run, program) == 2  # never fewer than two
+        monkeypatch.setattr(parallel, "CHUNK_BYTES", per_index * run.n)
+        assert split.chunk_size(run, program) == 0  # the whole is one chunk
 
 
 @pytest.mark.parametrize("chunk_bytes", [0, 1 << 20])
 @pytest.mark.parametrize("layout", ["batch-first", "batch-last"])
 def test_runs_in_chunks_give_the_bits_of_whole_runs(layout, chunk_bytes, threads, split_small, monkeypatch):
     want = [t.data for t in _bn_step(*_bn_inputs(layout))]
-    monkeypatch.setattr(split, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(parallel, "CHUNK_BYTES", chunk_bytes)
     compiled = ag.compile(_bn_step)
     compiled(*_bn_inputs(layout))
     (replay,) = [c.replay for entries in compiled.cache.values() for c in entries]
-    assert replay.runs and all(r.chunk == 2 if chunk_bytes == 0 else r.chunk >= r.n for r in replay.runs)
+    assert replay.runs and all(r.chunk == (2 if chunk_bytes == 0 else 0) for r in replay.runs)
     for n in (1, 2):
         threads(n)
         for g, w in zip(compiled(*_bn_inputs(layout)), want):
