@@ -227,10 +227,19 @@ def _raise_modified(node: Node) -> None:
     raise GraphError("\n".join(lines))
 
 
-def _owned(g: Tensor, create_graph: bool) -> Tensor:
-    """A gradient the caller may keep and modify: never an alias of another tensor's array."""
+def _owned(g: Tensor, leaf: Tensor, create_graph: bool) -> Tensor:
+    """A gradient the caller may keep and modify: never an alias of another tensor's array, and
+    laid out as its leaf (PyTorch's layout contract for .grad). A weight's gradient often comes out
+    of its VJP transposed (linear's x.T @ g); an optimizer's in-place arithmetic between the
+    parameter, its moments and a transposed gradient ran 5x slower (Adam on LeNet-BN's 3136x128
+    weight: 4.0 ms against 0.74 ms)."""
     if create_graph:
         return g
+    d, a = leaf.data.flags, g.data.flags
+    if d.c_contiguous and not a.c_contiguous:
+        return Tensor._make(np.array(g.data, copy=True, order="C"))
+    if d.f_contiguous and not a.f_contiguous:
+        return Tensor._make(np.array(g.data, copy=True, order="F"))
     return Tensor._make(np.array(g.data, copy=True))
 
 
@@ -247,7 +256,7 @@ def backward(
     for leaf, g in results.values():
         g = _like_leaf(g, leaf)
         if leaf.grad is None:
-            leaf.grad = _owned(g, create_graph)
+            leaf.grad = _owned(g, leaf, create_graph)
         elif create_graph:
             leaf.grad = leaf.grad + g
         else:
@@ -278,5 +287,5 @@ def grad(
                 f"grad: input {i} (shape {fmt_shape(t.shape)}) is not part of the graph of the outputs; "
                 "pass allow_unused=True to get None for it"
             )
-        answer.append(None if g is None else _owned(_like_leaf(g, t), create_graph))
+        answer.append(None if g is None else _owned(_like_leaf(g, t), t, create_graph))
     return tuple(answer)

@@ -159,6 +159,20 @@ def test_grads_never_alias():
     assert y.grad.data[0] == 1.0
 
 
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_a_leaf_gets_its_gradient_laid_out_as_itself(order):
+    """x @ w.T gives w's gradient as the transpose of x.T @ g; .grad is laid out as w (PyTorch's
+    layout contract), so that an optimizer's in-place arithmetic runs over matching layouts."""
+    rng = np.random.default_rng(0)
+    w = ag.tensor(np.asarray(rng.standard_normal((4, 6)), order=order), requires_grad=True)
+    x = ag.tensor(rng.standard_normal((5, 6)))
+    (x @ w.T).sum().backward()
+    assert w.grad.data.flags[f"{order}_CONTIGUOUS"]
+    np.testing.assert_allclose(w.grad.data, np.ones((5, 4)).T @ x.data)
+    (dw,) = ag.grad((x @ w.T).sum(), [w])
+    assert dw.data.flags[f"{order}_CONTIGUOUS"]
+
+
 def test_backward_of_a_leaf_itself():
     x = ag.tensor([1.0, 2.0], requires_grad=True)
     x.backward(np.array([1.0, 1.0]))
