@@ -4,6 +4,7 @@ reshape, transpose and cast are their own kind of transpose (inverse reshape/per
 """
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -379,11 +380,7 @@ def _window_sum_into(res, x, kernel, stride, dilation):
     lead = (slice(None),) * (res.ndim - n)
     offsets = iter(np.ndindex(*kernel))
     if all(s == 1 for s in stride) and all(m > 0 for m in out_sp):
-        # the first offset covers [0, m) on each window axis: copy it there and zero only the rest
-        # (one full-size pass less than zeros + add)
-        res[lead + tuple(slice(0, m) for m in out_sp)] = x[(Ellipsis,) + next(offsets)]
-        for i, m in enumerate(out_sp):
-            res[lead + (slice(None),) * i + (slice(m, None),)] = 0
+        offsets = _write_first_offsets(res, x, n, out_sp, lead, offsets, dilation)
     else:
         res.fill(0)
     for offset in offsets:
@@ -391,6 +388,37 @@ def _window_sum_into(res, x, kernel, stride, dilation):
             slice(o * d, o * d + s * (m - 1) + 1, s) for o, d, s, m in zip(offset, dilation, stride, out_sp)
         )
         res[dst] += x[(Ellipsis,) + offset]
+
+
+def _write_first_offsets(res, x, n, out_sp, lead, offsets, dilation):
+    """Stride 1: write the first kernel offset's windows, or the first two's with one add where
+    they overlap and copies where they do not, then zero only the rest of res; returns the offsets
+    left to add. The first offset covers [0, m) on every window axis, the second the same shifted
+    by one dilation step along one axis; the overlapping add saves a full-size pass over copying
+    the first and adding the second, and adds each element's terms in the same order."""
+    x0 = x[(Ellipsis,) + next(offsets)]
+    window = [slice(0, m) for m in out_sp]
+    second = next(offsets, None)
+    a = None if second is None else next(i for i in range(n) if second[i])
+    if a is None or dilation[a] >= out_sp[a]:  # no overlap to add: copy the first, add the second later
+        res[lead + tuple(window)] = x0
+        for i, m in enumerate(out_sp):
+            res[lead + (slice(None),) * i + (slice(m, None),)] = 0
+        return offsets if second is None else itertools.chain([second], offsets)
+    x1, d, m, q = x[(Ellipsis,) + second], dilation[a], out_sp[a], x0.ndim - n + a
+
+    def in_res(lo, hi):
+        return lead + tuple(window[:a]) + (slice(lo, hi),) + tuple(window[a + 1:])
+
+    def in_x(xv, lo, hi):
+        return xv[(slice(None),) * q + (slice(lo, hi),)]
+
+    np.add(in_x(x0, d, m), in_x(x1, 0, m - d), out=res[in_res(d, m)])
+    res[in_res(0, d)] = in_x(x0, 0, d)
+    res[in_res(m, m + d)] = in_x(x1, m - d, m)
+    for i, mi in enumerate(out_sp):
+        res[lead + (slice(None),) * i + (slice(mi + d if i == a else mi, None),)] = 0
+    return offsets
 
 
 def _windows_examples(draw, S):

@@ -76,3 +76,31 @@ def test_wrong_second_derivative_is_caught():
 def test_duplicate_registration_is_an_error():
     with pytest.raises(ValueError, match="already registered"):
         defprim("add", np.add, None, None)
+
+
+def _naive_window_sum(x, shape, kernel, stride, dilation):
+    res = np.zeros(shape)
+    n = len(kernel)
+    out = x.shape[-2 * n:-n]
+    for offset in np.ndindex(*kernel):
+        for pos in np.ndindex(*out):
+            at = tuple(p * s + o * d for p, s, o, d in zip(pos, stride, offset, dilation))
+            res[(Ellipsis,) + at] += x[(Ellipsis,) + pos + offset]
+    return res
+
+
+@pytest.mark.parametrize("kernel", [(1, 1), (1, 3), (3, 1), (2, 2), (3, 3)])
+@pytest.mark.parametrize("dilation", [(1, 1), (2, 1), (1, 3), (3, 3)])
+@pytest.mark.parametrize("stride", [(1, 1), (2, 1)])
+@pytest.mark.parametrize("size", [(1, 1), (2, 3), (5, 4)])
+@pytest.mark.parametrize("extra", [0, 1])
+def test_window_sum_equals_adding_every_window_back(kernel, dilation, stride, size, extra):
+    """Every geometry of window_sum's fast paths (the first two offsets written with one add where
+    they overlap, copies where they do not; a dilation as long as the output; input rows no
+    window covers, extra=1), against a loop."""
+    from autograd.ops.shape import _window_sum
+
+    shape = (2,) + tuple((m - 1) * s + (k - 1) * d + 1 + extra for m, s, k, d in zip(size, stride, kernel, dilation))
+    x = np.random.default_rng(0).standard_normal((2,) + size + kernel)
+    np.testing.assert_allclose(_window_sum(x, shape, kernel, stride, dilation),
+                               _naive_window_sum(x, shape, kernel, stride, dilation), rtol=1e-13, atol=1e-13)
