@@ -101,8 +101,9 @@ def _max_vjp(g, ans, x, axis, keepdims):
     if not keepdims:
         g = reshape_p(g, shape=kept)
     # ties share the gradient evenly; divided at the reduced size, and without a branch on the data
-    # (a compiled step then records this VJP as equations, not as one opaque call)
-    return broadcast_to_p(g / count.astype(ans.dtype), shape=shape) * winners
+    # (a compiled step then records this VJP as equations, not as one opaque call). A NaN maximum
+    # equals no element: its count of 0 becomes 1, so its window gets a zero gradient, not 0/0.
+    return broadcast_to_p(g / np.maximum(count, 1).astype(ans.dtype), shape=shape) * winners
 
 
 def _reduce_examples(unique):

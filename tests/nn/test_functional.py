@@ -63,6 +63,16 @@ def test_max_pool2d_splits_tied_gradient_evenly():
     np.testing.assert_allclose(x.grad.data, 0.25)  # PyTorch would give one element 1.0
 
 
+def test_max_pool2d_of_a_window_with_nan_gives_it_a_zero_gradient_not_nan():
+    data = np.arange(8.0).reshape(1, 1, 2, 4)
+    data[0, 0, 0, 1] = np.nan
+    x = ag.tensor(data, requires_grad=True)
+    y = F.max_pool2d(x, 2)
+    assert np.isnan(y.data[0, 0, 0, 0]) and y.data[0, 0, 0, 1] == 7.0
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [[[[0, 0, 0, 0], [0, 0, 0, 1]]]])
+
+
 @pytest.mark.parametrize("training", [True, False])
 def test_batch_norm_gradients_order2(training):
     rm, rv = np.zeros(3), np.ones(3)
