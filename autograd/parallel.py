@@ -77,15 +77,15 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reset_after_fork)
 
 
-def run_split(part: Callable[..., Any], n: int, *arrays: Any, chunk: int = 0, split: bool = True) -> None:
-    """part(lo, hi, *arrays) on get_num_threads() contiguous shares of range(n) (split=False: one
-    share), the first on this thread. One share per thread, not many small pieces: waking a thread
+def run_split(part: Callable[..., Any], n: int, *arrays: Any, chunk: int = 0) -> None:
+    """part(lo, hi, *arrays) on get_num_threads() contiguous shares of range(n), the first on this
+    thread. One share per thread, not many small pieces: waking a thread
     or handing over the GIL costs ~50-90 µs here. chunk > 0: each thread works through its share
     in chunks of `chunk` indices (see CHUNK_BYTES). Each share and chunk has at least two indices:
     NumPy drops an axis of length one and may then reduce a piece in another order than the whole
     (a part's sums would differ in the last bit)."""
     global _pool
-    parts = min(_threads, n // 2) if split else 1
+    parts = min(_threads, n // 2)
     # a split inside a part runs whole, on its thread; so does one whose NumPy calls a trace records
     # (on traced arrays, in a VJP say: the recording thread must make them all, in order)
     rec = _primitive.REPLAY.recorder
