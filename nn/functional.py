@@ -83,6 +83,8 @@ def _conv(x: Tensor, w: Tensor, bias, stride, padding, dilation, groups: int, n:
     if w.ndim != n + 2:
         raise ShapeError(f"{op}: weight must be {n + 2}-D (out_channels, in_channels/groups, kernel...), "
                          f"got {fmt_shape(w.shape)}")
+    if 0 in w.shape[:1] + w.shape[2:]:
+        raise ShapeError(f"{op}: weight {fmt_shape(w.shape)} has no output channels or a kernel of size 0")
     unbatched = x.ndim == n + 1
     if unbatched:
         x = ag.unsqueeze(x, 0)

@@ -379,7 +379,7 @@ def _window_sum_into(res, x, kernel, stride, dilation):
     out_sp = x.shape[-2 * n:-n]
     lead = (slice(None),) * (res.ndim - n)
     offsets = iter(np.ndindex(*kernel))
-    if all(s == 1 for s in stride) and all(m > 0 for m in out_sp):
+    if all(s == 1 for s in stride) and all(m > 0 for m in out_sp) and all(k > 0 for k in kernel):
         offsets = _write_first_offsets(res, x, n, out_sp, lead, offsets, dilation)
     else:
         res.fill(0)

@@ -104,3 +104,11 @@ def test_window_sum_equals_adding_every_window_back(kernel, dilation, stride, si
     x = np.random.default_rng(0).standard_normal((2,) + size + kernel)
     np.testing.assert_allclose(_window_sum(x, shape, kernel, stride, dilation),
                                _naive_window_sum(x, shape, kernel, stride, dilation), rtol=1e-13, atol=1e-13)
+
+
+def test_window_sum_over_a_kernel_of_size_zero_is_zeros():
+    """No window adds anything (found by the fuzz test through conv2d: a StopIteration before)."""
+    from autograd.ops.shape import _window_sum
+
+    np.testing.assert_array_equal(_window_sum(np.ones((2, 3, 3, 0, 2)), (2, 3, 4), (0, 2), (1, 1), (1, 1)),
+                                  np.zeros((2, 3, 4)))

@@ -115,6 +115,9 @@ X4 = ag.zeros(32, 3, 28, 28)
      "conv2d: input (32, 3, 28, 28) has 3 channels, weight (8, 1, 3, 3) expects 1"),
     (lambda: F.conv2d(ag.zeros(3, 28), ag.zeros(8, 3, 3, 3)), ShapeError, "expected a 4-D input"),
     (lambda: F.conv2d(X4, ag.zeros(8, 3, 3)), ShapeError, "weight must be 4-D"),
+    (lambda: F.conv2d(ag.zeros(0, 0, 0), ag.zeros(0, 0, 0, 0)), ShapeError,  # found by the fuzz test
+     "conv2d: weight (0, 0, 0, 0) has no output channels or a kernel of size 0"),
+    (lambda: F.conv2d(X4, ag.zeros(8, 3, 0, 3)), ShapeError, "weight (8, 3, 0, 3) has no output channels"),
     (lambda: F.conv2d(ag.zeros(1, 3, 4, 4), ag.zeros(8, 3, 5, 5), padding=0), ShapeError, "padded input is only (4, 4)"),
     (lambda: F.conv2d(X4, ag.zeros(8, 1, 3, 3), groups=2), ShapeError, "groups=2 must divide"),
     (lambda: F.conv2d(X4, ag.zeros(8, 3, 3, 3), ag.zeros(4)), ShapeError, "bias (4,) must have shape (8,)"),
