@@ -236,11 +236,9 @@ def _owned(g: Tensor, leaf: Tensor, create_graph: bool) -> Tensor:
     if create_graph:
         return g
     d, a = leaf.data.flags, g.data.flags
-    if d.c_contiguous and not a.c_contiguous:
-        return Tensor._make(np.array(g.data, copy=True, order="C"))
-    if d.f_contiguous and not a.f_contiguous:
-        return Tensor._make(np.array(g.data, copy=True, order="F"))
-    return Tensor._make(np.array(g.data, copy=True))
+    order = "C" if d.c_contiguous and not a.c_contiguous else "F" if d.f_contiguous and not a.f_contiguous else None
+    # no order= when the layouts already match: the compiled step's copy-elision pass drops that copy
+    return Tensor._make(np.array(g.data, copy=True, **({"order": order} if order else {})))
 
 
 def backward(

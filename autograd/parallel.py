@@ -79,9 +79,9 @@ if hasattr(os, "register_at_fork"):
 
 def run_split(part: Callable[..., Any], n: int, *arrays: Any, chunk: int = 0) -> None:
     """part(lo, hi, *arrays) on get_num_threads() contiguous shares of range(n), the first on this
-    thread. One share per thread, not many small pieces: waking a thread
-    or handing over the GIL costs ~50-90 µs here. chunk > 0: each thread works through its share
-    in chunks of `chunk` indices (see CHUNK_BYTES). Each share and chunk has at least two indices:
+    thread. One share per thread, not many small pieces: waking a thread or handing over the GIL
+    costs ~50-90 µs here. chunk > 0: each thread works through its share in chunks of `chunk`
+    indices (see CHUNK_BYTES). Each share and chunk has at least two indices:
     NumPy drops an axis of length one and may then reduce a piece in another order than the whole
     (a part's sums would differ in the last bit)."""
     global _pool
@@ -145,14 +145,11 @@ ELEMENTWISE_MIN = 1 << 20
 
 def elementwise(fn: Callable[..., np.ndarray], writer: Callable[..., np.ndarray], arrays: list) -> np.ndarray:
     """fn(*arrays) for an elementwise primitive, split over get_num_threads() threads along the
-    outermost axis in memory of its result when the result is large. `writer` is fn with out= (the
-    same per-element computation): each part writes its share of one result array, allocated with
-    the layout and dtype the ufunc itself would give it (other layouts made every later op slower)."""
-    for a in arrays:  # the common case, small arrays, first and cheaply
-        if type(a) is np.ndarray and a.size >= ELEMENTWISE_MIN:
-            break
-    else:
-        return fn(*arrays)
+    outermost axis in memory of its result. The caller decides that the call is large enough
+    (Primitive.__call__: a first or last argument of ELEMENTWISE_MIN elements, tested inline on its
+    hot path). `writer` is fn with out= (the same per-element computation): each part writes its
+    share of one result array, allocated with the layout and dtype the ufunc itself would give it
+    (other layouts made every later op slower)."""
     ops = [np.asarray(a) for a in arrays]
     try:
         shape = np.broadcast_shapes(*(a.shape for a in ops))

@@ -192,9 +192,7 @@ def _grow(program: Program, start: int, shape: tuple[int, ...], axis: int, last_
 
 def chunk_size(run: Run, program: Program) -> int:
     """Indices of the split axis per chunk (parallel.chunk_of over the run's largest split array)."""
-    per_index = max(_size(program, v) * program.avals[v][1].itemsize // program.avals[v][0][q]
-                    for v, q in run.sliced.items())
-    return parallel.chunk_of(run.n, per_index * run.n)
+    return parallel.chunk_of(run.n, max(_size(program, v) * program.avals[v][1].itemsize for v in run.sliced))
 
 
 def _size(program: Program, v: int) -> int:

@@ -400,24 +400,26 @@ def _write_first_offsets(res, x, n, out_sp, lead, offsets, dilation):
     window = [slice(0, m) for m in out_sp]
     second = next(offsets, None)
     a = None if second is None else next(i for i in range(n) if second[i])
+    ends = list(out_sp)  # per window axis, where what is written ends; zeros after
     if a is None or dilation[a] >= out_sp[a]:  # no overlap to add: copy the first, add the second later
         res[lead + tuple(window)] = x0
-        for i, m in enumerate(out_sp):
-            res[lead + (slice(None),) * i + (slice(m, None),)] = 0
-        return offsets if second is None else itertools.chain([second], offsets)
-    x1, d, m, q = x[(Ellipsis,) + second], dilation[a], out_sp[a], x0.ndim - n + a
+        if second is not None:
+            offsets = itertools.chain([second], offsets)
+    else:
+        x1, d, m, q = x[(Ellipsis,) + second], dilation[a], out_sp[a], x0.ndim - n + a
 
-    def in_res(lo, hi):
-        return lead + tuple(window[:a]) + (slice(lo, hi),) + tuple(window[a + 1:])
+        def in_res(lo, hi):
+            return lead + tuple(window[:a]) + (slice(lo, hi),) + tuple(window[a + 1:])
 
-    def in_x(xv, lo, hi):
-        return xv[(slice(None),) * q + (slice(lo, hi),)]
+        def in_x(xv, lo, hi):
+            return xv[(slice(None),) * q + (slice(lo, hi),)]
 
-    np.add(in_x(x0, d, m), in_x(x1, 0, m - d), out=res[in_res(d, m)])
-    res[in_res(0, d)] = in_x(x0, 0, d)
-    res[in_res(m, m + d)] = in_x(x1, m - d, m)
-    for i, mi in enumerate(out_sp):
-        res[lead + (slice(None),) * i + (slice(mi + d if i == a else mi, None),)] = 0
+        np.add(in_x(x0, d, m), in_x(x1, 0, m - d), out=res[in_res(d, m)])
+        res[in_res(0, d)] = in_x(x0, 0, d)
+        res[in_res(m, m + d)] = in_x(x1, m - d, m)
+        ends[a] += d
+    for i, end in enumerate(ends):
+        res[lead + (slice(None),) * i + (slice(end, None),)] = 0
     return offsets
 
 
