@@ -3,6 +3,7 @@
 Each model runs in a fresh process, as a user runs it: importing tapegrad sets process-wide malloc
 options, and a pytest worker's heap has been grown and shaped by every test before this one.
 """
+import json
 import os
 import platform
 import subprocess
@@ -102,3 +103,19 @@ def test_a_reshape_that_must_copy_places_its_copy_at_its_source_page_offset():
     assert offset(out) == offset(window)
     view = reshape_p(ag.tensor(base), shape=(64, 30 * 512)).data
     assert np.shares_memory(view, base)  # a reshape that can be a view still is one
+
+
+@pytest.mark.parametrize("frameworks, tuned", [("torch", False), ("tapegrad", True)])
+def test_side_by_side_benchmark_gives_pytorch_no_tapegrad_malloc_tuning(frameworks, tuned):
+    """benchmarks/results.py builds PyTorch's twin from tapegrad's model code, so its PyTorch-only
+    process imports tapegrad: that process must turn the tuning off (PyTorch's own users' processes
+    never have it; with it, PyTorch's LeNet-BN step ran 211-261 ms against 297-306 ms without),
+    while the tapegrad process keeps it. Each prints the setting it ran with on its `threads:` line."""
+    pytest.importorskip("torch")
+    env = {k: v for k, v in os.environ.items() if k != "TAPEGRAD_KEEP_FREED_MEMORY"}
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "results.py"), "--dataset", "synthetic-digits",
+                          "--models", "digits", "--epochs", "1", "--limit-train", "64", "--threads", "1",
+                          "--frameworks", frameworks], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    threads = next(line for line in out.stdout.splitlines() if line.startswith("threads:"))
+    assert json.loads(threads.split(":", 1)[1])["keep_freed_memory"] is tuned
