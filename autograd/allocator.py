@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import math
 import os
 import sys
 
@@ -51,17 +50,6 @@ PAGE = 4096
 UNALIASED_MIN_BYTES = 1 << 20  # below this the placement is not worth a second allocation
 
 
-def empty_unaliased(shape: tuple[int, ...], dtype, source: np.ndarray) -> np.ndarray:
-    """np.empty(shape, dtype), C order, its data at the same offset within a 4 KiB page as
-    `source`'s when it is large (see copy_unaliased): for a result written from `source`."""
-    nbytes = math.prod(shape) * np.dtype(dtype).itemsize
-    if nbytes < UNALIASED_MIN_BYTES:
-        return np.empty(shape, dtype)
-    buf = np.empty(nbytes + PAGE, np.uint8)
-    shift = (source.__array_interface__["data"][0] - buf.__array_interface__["data"][0]) % PAGE
-    return buf[shift:shift + nbytes].view(dtype).reshape(shape)
-
-
 def copy_unaliased(x: np.ndarray) -> np.ndarray:
     """A C-contiguous copy of `x`, placed at the same offset within a 4 KiB page as x's data.
 
@@ -72,7 +60,9 @@ def copy_unaliased(x: np.ndarray) -> np.ndarray:
     view measured 14 ms there against 4 ms at the same page offset (docs/benchmarks.md)."""
     if x.nbytes < UNALIASED_MIN_BYTES:
         return np.array(x, order="C", copy=True)
-    out = empty_unaliased(x.shape, x.dtype, x)
+    buf = np.empty(x.nbytes + PAGE, np.uint8)
+    shift = (x.__array_interface__["data"][0] - buf.__array_interface__["data"][0]) % PAGE
+    out = buf[shift:shift + x.nbytes].view(x.dtype).reshape(x.shape)
     axis = parallel.outer_axis(x.shape, x.size)
     if axis is None:
         np.copyto(out, x)

@@ -60,9 +60,7 @@ def conv2d(input: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None, s
     several times slower). Two compositions of primitives, chosen by shape in `_conv2d_core`:
     with vertical stride 1 and smaller matrices, the kernel-row split (`_conv2d_row_split`):
     im2col along the width only, one GEMM with the kh weight rows stacked, and window_sum adding
-    the kh shifted row products (without vertical padding, a sum over a dilated window of them
-    that makes only the output's rows: `_row_products_summed`); else full im2col
-    (groups, C/g*kh*kw, Ho*Wo*B), one GEMM per group.
+    the kh shifted row products; else full im2col (groups, C/g*kh*kw, Ho*Wo*B), one GEMM per group.
     Backward is each composition's VJPs (matmul, window_sum <-> sliding_windows, reshapes).
     What each choice and each rejected alternative (batch-first im2col, einsum over the window
     view, implicit GEMM as a sum of kh*kw shifted products, one channel-major im2col for every
@@ -191,8 +189,6 @@ def _conv2d_row_split(xt: Tensor, w: Tensor, kernel, stride, dilation, groups: i
     win = S.sliding_windows_p(xt, kernel=(1, kw, 1), stride=(1, stride[1], 1), dilation=(1, dilation[1], 1))
     wo = win.shape[2]  # win: C H' Wo B 1 kw 1
     cols = S.reshape_p(S.transpose_p(win, axes=(0, 4, 5, 6, 1, 2, 3)), shape=(groups, cg * kw, hp * wo * b))
-    if top == 0 and hp == ho + (kh - 1) * dh:  # no vertical padding: sum only the rows the output keeps
-        return _row_products_summed(w, cols, groups, kh, dh, hp, ho, wo, b)
     wf = S.reshape_p(S.slice_p(w, index=(slice(None), slice(None), slice(None, None, -1))), shape=(groups, og, cg, kh, kw))
     rows = S.reshape_p(S.transpose_p(wf, axes=(0, 3, 1, 2, 4)), shape=(groups, kh * og, cg * kw))
     y = S.reshape_p(rows @ cols, shape=(groups, kh, og, hp, wo * b, 1))
@@ -201,24 +197,6 @@ def _conv2d_row_split(xt: Tensor, w: Tensor, kernel, stride, dilation, groups: i
     out = S.window_sum_p(y, shape=(groups, og, hp + (kh - 1) * dh, wo * b), kernel=(kh, 1), stride=(1, 1),
                          dilation=(dh, 1))
     out = S.slice_p(out, index=(slice(None), slice(None), slice(start, start + ho)))
-    return S.transpose_p(S.reshape_p(out, shape=(o, ho, wo, b)), axes=(3, 0, 1, 2))
-
-
-def _row_products_summed(w: Tensor, cols: Tensor, groups: int, kh: int, dh: int, hp: int, ho: int, wo: int,
-                         b: int) -> Tensor:
-    """The row split without vertical padding: with the GEMM's rows ordered (O/g, kh), kernel row
-    i's products are rows [i*hp, (i+1)*hp) of one flat axis, and output row j adds product rows
-    j + i*(hp + dh): a window of kh elements with dilation hp + dh. Summing that window view gives
-    just the ho output rows, where window_sum and a crop would add 2*(kh-1)*dh rows that are dropped
-    (40% more for a 5x5 kernel on 24 rows), and its VJP is the window_sum whose result is already
-    the GEMM's contiguous cotangent."""
-    o, cg, kw = w.shape[0], w.shape[1], w.shape[3]
-    og = o // groups
-    rows = S.reshape_p(S.transpose_p(S.reshape_p(w, shape=(groups, og, cg, kh, kw)), axes=(0, 1, 3, 2, 4)),
-                       shape=(groups, og * kh, cg * kw))
-    y = S.reshape_p(rows @ cols, shape=(groups, og, kh * hp, wo * b))
-    win = S.sliding_windows_p(y, kernel=(kh, 1), stride=(1, 1), dilation=(hp + dh, 1))  # (g, O/g, ho, wo*b, kh, 1)
-    out = ag.sum(win, axis=(4, 5))
     return S.transpose_p(S.reshape_p(out, shape=(o, ho, wo, b)), axes=(3, 0, 1, 2))
 
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import parallel
 from ..batching import batch_size, broadcast_at, front_only, lead_index, moveaxis, ndim_of, to_front
-from ..allocator import copy_unaliased, empty_unaliased
+from ..allocator import copy_unaliased
 from ..errors import ShapeError, fmt_shape
 from ..primitive import defprim, shape_of
 
@@ -363,7 +363,7 @@ def _window_sum(x, shape, kernel, stride, dilation):
     calls per step, never a Python loop over pixels and never np.add.at. Large ones run on one
     share of a leading (batch or channel) axis per thread, each thread the whole loop.
     """
-    res = empty_unaliased(shape, x.dtype, x)  # its writes must not trail x's reads by a few bytes (4K aliasing)
+    res = np.empty(shape, dtype=x.dtype)
     axis = parallel.outer_axis(shape, x.size, range(len(shape) - len(kernel)))
     if axis is None:
         _window_sum_into(res, x, kernel, stride, dilation)
@@ -380,9 +380,6 @@ def _window_sum_into(res, x, kernel, stride, dilation):
     lead = (slice(None),) * (res.ndim - n)
     offsets = iter(np.ndindex(*kernel))
     if all(s == 1 for s in stride) and all(m > 0 for m in out_sp) and all(k > 0 for k in kernel):
-        long_axes = [a for a in range(n) if kernel[a] > 1]
-        if len(long_axes) == 1 and dilation[long_axes[0]] >= out_sp[long_axes[0]]:
-            return _write_disjoint_offsets(res, x, n, out_sp, lead, long_axes[0], kernel, dilation)
         offsets = _write_first_offsets(res, x, n, out_sp, lead, offsets, dilation)
     else:
         res.fill(0)
@@ -391,22 +388,6 @@ def _window_sum_into(res, x, kernel, stride, dilation):
             slice(o * d, o * d + s * (m - 1) + 1, s) for o, d, s, m in zip(offset, dilation, stride, out_sp)
         )
         res[dst] += x[(Ellipsis,) + offset]
-
-
-def _write_disjoint_offsets(res, x, n, out_sp, lead, a, kernel, dilation):
-    """Stride 1, one kernel axis `a` longer than 1, its dilation at least the windows' length:
-    no two offsets' windows overlap, so each is a copy, and only what no window covers is zeroed
-    (conv2d's `_row_products_summed` gives one of these as its VJP)."""
-    m, d = out_sp[a], dilation[a]
-    window = [slice(0, size) for size in out_sp]
-    for i in range(kernel[a]):
-        window[a] = slice(i * d, i * d + m)
-        res[lead + tuple(window)] = x[(Ellipsis,) + (0,) * a + (i,) + (0,) * (n - a - 1)]
-        window[a] = slice(i * d + m, (i + 1) * d if i + 1 < kernel[a] else None)
-        res[lead + tuple(window)] = 0
-    for j in range(n):  # beyond the windows on the other axes (input rows no window covers)
-        if j != a:
-            res[lead + (slice(None),) * j + (slice(out_sp[j], None),)] = 0
 
 
 def _write_first_offsets(res, x, n, out_sp, lead, offsets, dilation):

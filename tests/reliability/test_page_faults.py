@@ -119,21 +119,3 @@ def test_side_by_side_benchmark_gives_pytorch_no_tapegrad_malloc_tuning(framewor
     assert out.returncode == 0, out.stderr
     threads = next(line for line in out.stdout.splitlines() if line.startswith("threads:"))
     assert json.loads(threads.split(":", 1)[1])["keep_freed_memory"] is tuned
-
-
-def test_a_large_window_sum_is_placed_at_its_input_page_offset():
-    """window_sum writes from its input: a result starting 16 bytes past the input's page offset
-    (where glibc's next heap block lands) stalled its copies on 4K aliasing (5 row copies of a
-    conv's cotangent: 0.22-0.33 ms against 0.07 ms at the same offset), so it starts where its input does."""
-    from autograd.allocator import PAGE, UNALIASED_MIN_BYTES
-    from autograd.ops.shape import _window_sum
-
-    g = np.random.default_rng(0).standard_normal((8, 20, 640, 1, 1)).astype(np.float32)
-    x = np.broadcast_to(g, (8, 20, 640, 5, 1))
-    out = _window_sum(x, (8, 120, 640), (5, 1), (1, 1), (25, 1))
-    assert out.nbytes >= UNALIASED_MIN_BYTES and out.flags.c_contiguous
-    assert out.__array_interface__["data"][0] % PAGE == g.__array_interface__["data"][0] % PAGE
-    expected = np.zeros((8, 120, 640), np.float32)
-    for i in range(5):
-        expected[:, 25 * i:25 * i + 20] = g[..., 0, 0]
-    np.testing.assert_array_equal(out, expected)
