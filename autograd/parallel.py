@@ -79,8 +79,9 @@ if hasattr(os, "register_at_fork"):
 
 def run_split(part: Callable[..., Any], n: int, *arrays: Any, chunk: int = 0) -> None:
     """part(lo, hi, *arrays) on get_num_threads() contiguous shares of range(n), the first on this
-    thread. One share per thread, not many small pieces: waking a thread or handing over the GIL
-    costs ~50-90 µs here. chunk > 0: each thread works through its share in chunks of `chunk`
+    thread. One share per thread, not many small pieces: handing a part to a helper thread and
+    waiting for it costs 50-150 µs on this VM (a queue round trip; an empty run_split measured
+    130-360 µs as the host's speed moved). chunk > 0: each thread works through its share in chunks of `chunk`
     indices (see CHUNK_BYTES). Each share and chunk has at least two indices:
     NumPy drops an axis of length one and may then reduce a piece in another order than the whole
     (a part's sums would differ in the last bit)."""

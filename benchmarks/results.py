@@ -30,10 +30,18 @@ from typing import Any
 import numpy as np
 
 
+FRAMEWORKS = ("tapegrad", "torch")
+
+
+def _add_frameworks(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--frameworks", nargs="+", default=list(FRAMEWORKS), choices=FRAMEWORKS,
+                        help="train only these (e.g. one per process, started side by side)")
+
+
 def _torch_alone() -> bool:
     """`--frameworks torch` alone: this process trains PyTorch only, as its users run it."""
     probe = argparse.ArgumentParser(add_help=False)
-    probe.add_argument("--frameworks", nargs="+", default=["tapegrad", "torch"])
+    _add_frameworks(probe)
     return probe.parse_known_args()[0].frameworks == ["torch"]
 
 
@@ -180,7 +188,7 @@ def _early(recipe) -> EarlyStopping | None:
     return EarlyStopping(recipe.early_stop_loss) if recipe.early_stop_loss is not None else None
 
 
-def run_one(torch, name: str, seed: int, train, test, epochs: int | None, frameworks=("tapegrad", "torch"),
+def run_one(torch, name: str, seed: int, train, test, epochs: int | None, frameworks=FRAMEWORKS,
             eager: bool = False) -> dict[str, Any]:
     spec = MODELS[name]
     shape = tuple(train.images.shape[1:])
@@ -214,8 +222,7 @@ def main() -> None:
     parser.add_argument("--log", default=None, help="append JSON lines here (nothing is written without it)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--eager", action="store_true", help="tapegrad per-op eager (default: compiled steps)")
-    parser.add_argument("--frameworks", nargs="+", default=["tapegrad", "torch"], choices=["tapegrad", "torch"],
-                        help="train only these (e.g. one per process, started side by side)")
+    _add_frameworks(parser)
     args = parser.parse_args()
     import torch
 
