@@ -7,6 +7,8 @@ prints per-round ratios torch/tapegrad (> 1: tapegrad faster) and their median, 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/conv_layer.py --threads 1 --rounds 7 --log /tmp/conv.jsonl
     python benchmarks/conv_layer.py --frameworks tapegrad torch numpy   # numpy: the same GEMMs on ready-made
                                                                           # im2col matrices, the arithmetic floor
+    python benchmarks/conv_layer.py --frameworks tapegrad torch numpy-rowsplit   # numpy-rowsplit: the kernel-row
+                                      # split written directly in NumPy, every copy and GEMM, no framework
     python benchmarks/conv_layer.py --framework tapegrad --case lenet-bn2 --threads 1   # one child, by hand
 
 fwd+bwd is one forward and the backward of a fixed random cotangent (weight gradient, and the
@@ -74,6 +76,8 @@ def child(framework: str, case: str, threads: int, min_time: float) -> None:
 
         def step():
             torch.nn.functional.conv2d(x, w, padding=pad).backward(g)
+    elif framework == "numpy-rowsplit":
+        fwd, step = numpy_row_split(xd, wd, gd.transpose(1, 2, 3, 0).copy(), pad, x_grad)
     else:  # the GEMMs alone on ready-made im2col matrices: what the arithmetic costs at sgemm speed
         kk = ws[1] * ws[2] * ws[3]
         cols = rng.standard_normal((kk, out_shape[0] * out_shape[2] * out_shape[3])).astype(np.float32)
@@ -92,8 +96,59 @@ def child(framework: str, case: str, threads: int, min_time: float) -> None:
     C.child_report({**C.timed({"fwd": fwd, "fwd+bwd": step}, min_time), "info": info})
 
 
+def numpy_row_split(x, w, g, pad: int, x_grad: bool):
+    """(forward, forward_and_backward): conv2d (stride 1, padding `pad`) as tapegrad's kernel-row
+    split (nn.functional._conv2d_row_split) computes it, written directly in NumPy with no
+    framework and no allocation (every buffer made once, here): the batch-last copy padded along
+    the width, im2col along the width, one GEMM of the stacked kernel rows, the kernel rows'
+    shifted sums; backward, the sums' shifted copies of the cotangent, the two gradient GEMMs and
+    the col2im along the width. What that composition costs at best, to compare with PyTorch:
+    tapegrad pays this plus its per-primitive overhead. x (B, C, H, W), w (O, C, kh, kw), g the
+    output's cotangent batch-last (O, Ho, Wo, B). Each callable returns views of what it computed:
+    the output (O, Ho, Wo, B), then dw (O, C, kh, kw) and dx (B, C, H, W) or None."""
+    import numpy as np
+
+    (b, c, h, wd), (o, _, kh, kw) = x.shape, w.shape
+    ho, wo = h + 2 * pad - kh + 1, wd + 2 * pad - kw + 1
+    n = h * wo * b  # GEMM columns: every input row (the sums crop), every output column, batch innermost
+    rows = np.ascontiguousarray(w.transpose(2, 0, 1, 3).reshape(kh * o, c * kw))
+    xt = np.zeros((c, h, wd + 2 * pad, b), x.dtype)  # the padding columns stay zero
+    cols, y = np.empty((c, kw, h, wo, b), x.dtype), np.empty((kh, o, h, wo * b), x.dtype)
+    out, gy = np.empty((o, ho, wo * b), x.dtype), np.empty((kh, o, h, wo * b), x.dtype)
+    dw, dcols, dxt = np.empty((kh * o, c * kw), x.dtype), np.empty((c, kw, h, wo, b), x.dtype), np.empty_like(xt)
+    gr = g.reshape(o, ho, wo * b)
+    valid = [(max(0, pad - i), min(ho, h + pad - i)) for i in range(kh)]  # output rows kernel row i reaches
+
+    def forward():
+        np.copyto(xt[:, :, pad:pad + wd], x.transpose(1, 2, 3, 0))
+        np.copyto(cols, np.lib.stride_tricks.sliding_window_view(xt, kw, axis=2).transpose(0, 4, 1, 2, 3))
+        np.matmul(rows, cols.reshape(c * kw, n), out=y.reshape(kh * o, n))  # kernel row i at every input row
+        out.fill(0)
+        for i, (lo, hi) in enumerate(valid):  # output row r sums kernel row i at input row r + i - pad
+            out[:, lo:hi] += y[i, :, lo + i - pad:hi + i - pad]
+        return out.reshape(o, ho, wo, b)
+
+    def forward_backward():
+        result = forward()
+        gy.fill(0)
+        for i, (lo, hi) in enumerate(valid):
+            gy[i, :, lo + i - pad:hi + i - pad] = gr[:, lo:hi]
+        np.matmul(gy.reshape(kh * o, n), cols.reshape(c * kw, n).T, out=dw)
+        dw_view = dw.reshape(kh, o, c, kw).transpose(1, 2, 0, 3)
+        if not x_grad:
+            return result, dw_view, None
+        np.matmul(rows.T, gy.reshape(kh * o, n), out=dcols.reshape(c * kw, n))
+        dxt.fill(0)
+        for j in range(kw):
+            dxt[:, :, j:j + wo] += dcols[:, j]
+        return result, dw_view, dxt[:, :, pad:pad + wd].transpose(3, 0, 1, 2)
+
+    return forward, forward_backward
+
+
 def main() -> None:
-    args = C.parent_args(__doc__, default_rounds=2, default_threads=(1, 2), frameworks=("tapegrad", "torch", "numpy"),
+    args = C.parent_args(__doc__, default_rounds=2, default_threads=(1, 2),
+                         frameworks=("tapegrad", "torch", "numpy", "numpy-rowsplit"),
                          default_frameworks=("tapegrad", "torch")).parse_args()  # ~2 min
     if args.framework:
         return child(args.framework, args.case[0], args.threads[0], args.min_time)

@@ -1,0 +1,47 @@
+"""The NumPy floors the benchmarks compare against must compute what tapegrad computes: a floor
+that skipped part of the work would make a gap look smaller than it is."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import autograd as ag
+import nn.functional as F
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import conv_layer  # noqa: E402
+
+
+@pytest.mark.parametrize("case", sorted(conv_layer.LAYERS))
+def test_numpy_row_split_computes_the_conv_and_its_gradients(case):
+    _, xs, ws, pad, x_grad = conv_layer.LAYERS[case]
+    rng = np.random.default_rng(0)
+    xs = (3,) + xs[1:]  # a smaller batch, the layer's own geometry
+    x, w = ag.tensor(rng.standard_normal(xs), requires_grad=x_grad), ag.tensor(rng.standard_normal(ws), requires_grad=True)
+    y = F.conv2d(x, w, padding=pad)
+    g = rng.standard_normal(y.shape)
+    y.backward(ag.tensor(g))
+    forward, forward_backward = conv_layer.numpy_row_split(x.data, w.data, g.transpose(1, 2, 3, 0).copy(), pad, x_grad)
+    np.testing.assert_allclose(forward().transpose(3, 0, 1, 2), y.data, rtol=1e-10, atol=1e-10)
+    out, dw, dx = forward_backward()
+    np.testing.assert_allclose(out.transpose(3, 0, 1, 2), y.data, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(dw, w.grad.data, rtol=1e-10, atol=1e-10)
+    if x_grad:
+        np.testing.assert_allclose(dx, x.grad.data, rtol=1e-10, atol=1e-10)
+    else:
+        assert dx is None
+
+
+def test_the_row_split_floor_runs_as_a_benchmark_child():
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "conv_layer.py"), "--framework", "numpy-rowsplit",
+                          "--case", "escontrela2", "--threads", "1", "--min-time", "0.01"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(next(ln for ln in out.stdout.splitlines() if ln.startswith("RESULT "))[len("RESULT "):])
+    assert 0 < result["fwd"] < result["fwd+bwd"]
