@@ -64,8 +64,17 @@ def _transpose_examples(draw, S):
     return (x,), {"axes": tuple(draw(S.st.permutations(range(x.ndim))))}
 
 
+def _inverse_permutation(axes) -> tuple[int, ...]:
+    """The axes that undo transpose(axes): plain Python (np.argsort costs more than the transpose on
+    a conv's small arrays), negative axes counted from the end as np.transpose counts them."""
+    inverse = [0] * len(axes)
+    for i, a in enumerate(axes):
+        inverse[a % len(axes)] = i
+    return tuple(inverse)
+
+
 transpose_p = defprim(
-    "transpose", _transpose, lambda g, ans, x, axes: transpose_p(g, axes=tuple(int(a) for a in np.argsort(axes))),
+    "transpose", _transpose, lambda g, ans, x, axes: transpose_p(g, axes=_inverse_permutation(axes)),
     examples=_transpose_examples, transpose="transpose",
     jvp="linear", batch=front_only("transpose", _shift_axes),
 )

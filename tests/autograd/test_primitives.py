@@ -112,3 +112,14 @@ def test_window_sum_over_a_kernel_of_size_zero_is_zeros():
 
     np.testing.assert_array_equal(_window_sum(np.ones((2, 3, 3, 0, 2)), (2, 3, 4), (0, 2), (1, 1), (1, 1)),
                                   np.zeros((2, 3, 4)))
+
+
+@pytest.mark.parametrize("axes", [(2, 0, 1), (-1, 0, 1), (1, -1, -3)])
+def test_transpose_gradient_undoes_any_permutation_numpy_accepts(axes):
+    """The VJP's inverse permutation counts negative axes from the end, as np.transpose does."""
+    transpose = REGISTRY["transpose"]
+    x = ag.tensor(np.arange(24.0).reshape(2, 3, 4), requires_grad=True)
+    y = transpose(x, axes=axes)
+    g = np.random.default_rng(0).standard_normal(y.shape)
+    y.backward(ag.tensor(g))
+    np.testing.assert_array_equal(x.grad.data, np.transpose(g, np.argsort([a % 3 for a in axes])))
