@@ -110,7 +110,7 @@ def load(path: PathLike) -> Any:
     if not zipfile.is_zipfile(path):
         raise CheckpointError(f"load: {path!r} is not a checkpoint: not an .npz (zip) archive, or it is truncated")
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as npz:  # closed on any error
             if MANIFEST_KEY not in npz.files:
                 raise CheckpointError(
                     f"load: {path!r} is an .npz file without a tapegrad manifest (written by numpy.savez, "

@@ -124,7 +124,9 @@ def _read(path: PathLike) -> tuple[dict[str, np.ndarray], tuple[str, ...], list[
     name = os.fspath(path)
     _check_is_npz(Path(path), name)
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        # the file is opened here, not by np.load: np.load leaves its own handle open when the zip
+        # directory is unreadable (a truncated download), and the error below would leak it
+        with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as archive:
             found = sorted(archive.files)
             keys = _pick_layout(found, name)
             arrays = {key: _member(archive, key, name) for key in keys}

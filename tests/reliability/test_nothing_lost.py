@@ -37,6 +37,7 @@ def test_killing_a_process_mid_save_leaves_a_whole_checkpoint(tmp_path):
         time.sleep(float(rng.uniform(0.05, 0.4)))  # somewhere inside a write of ~8 MB
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
+        proc.stdout.close()
         state = nn.load(path)  # always a complete checkpoint: the previous one or the new one
         assert np.all(state["weights"] == state["version"])
     leftovers = [p.name for p in tmp_path.iterdir() if p.name != "model.npz"]
