@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -93,10 +94,9 @@ class RunLock:
             if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
                 handle.close()
                 raise UserError(io_message("cannot lock the run directory", self.folder, exc)) from None
-            handle.seek(0)
-            holder = handle.read().strip()
+            holder = _holder_pid(handle)
             handle.close()
-            who = f" (pid {holder})" if holder.isdigit() else ""
+            who = f" (pid {holder})" if holder else ""
             raise RunDirBusy(f"{short(self.folder)} is in use by another tapegrad run{who}; {self.hint}") from None
         handle.seek(0)
         handle.truncate()
@@ -115,6 +115,34 @@ class RunLock:
 
     def __exit__(self, *exc: Any) -> None:
         self.release()
+
+
+def _holder_pid(handle: IO[str], wait: float = 1.0) -> str:
+    """The lock holder's pid, from the lock file. The holder writes it just after taking the lock,
+    so a run that lost the race in between finds the file empty (or with a finished run's pid) for
+    a moment: it waits, at most `wait` seconds, for the pid of a running process; '' if none comes
+    (a lock taken by something other than tapegrad)."""
+    deadline = time.monotonic() + wait
+    while True:
+        handle.seek(0)
+        text = handle.read().strip()
+        if text.isdigit() and _running(int(text)):
+            return text
+        if time.monotonic() >= deadline:
+            return ""
+        time.sleep(0.01)
+
+
+def _running(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, owned by another user
+        return True
+    return True
 
 
 def open_new_run(folder: Path) -> RunLock:

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 import tapegrad.cli as cli
 from tapegrad.cli import main
-from tapegrad.rundir import LOCK_NAME, RunLock
+from tapegrad.rundir import LOCK_NAME, RunDirBusy, RunLock
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = ["--model", "mlp-l2", "--epochs", "1", "--no-progress"]  # with --dataset tiny.npz: ~0.5 s a run
@@ -441,6 +441,51 @@ def test_two_trainings_into_one_folder_exactly_one_runs(tmp_path):
     # the folder holds one whole run: its config and its weights belong together
     assert main(["eval", str(run)]) == 0
     assert json.loads((run / "config.json").read_text())["n_train"] == 3200
+
+
+def _held_without_a_pid(lock: Path):
+    """The lock file opened and flock'ed, as a run holds it between taking the lock and writing its pid."""
+    import fcntl
+
+    holder = open(lock, "a+")
+    fcntl.flock(holder.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return holder
+
+
+def test_a_run_that_loses_the_race_names_the_winner_not_a_finished_run(tmp_path):
+    """The winner writes its pid just after taking the lock: a loser reading in between finds a
+    finished run's pid (or nothing) and must wait for the winner's, as two `tapegrad train` into one
+    folder race in CI."""
+    import threading
+
+    run = tmp_path / "run"
+    run.mkdir()
+    finished = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                                  text=True, check=True).stdout)
+    (run / LOCK_NAME).write_text(f"{finished}\n")  # left by a run that has ended
+    with _held_without_a_pid(run / LOCK_NAME) as holder:
+        def write_pid():
+            time.sleep(0.05)
+            holder.seek(0)
+            holder.truncate()
+            holder.write(f"{os.getpid()}\n")
+            holder.flush()
+
+        writer = threading.Thread(target=write_pid)
+        writer.start()
+        with pytest.raises(RunDirBusy) as err:
+            RunLock(run).acquire()
+        writer.join()
+    assert str(err.value) == f"{run} is in use by another tapegrad run (pid {os.getpid()}); wait for it to finish " \
+                             "or choose another --out"
+
+
+def test_a_lock_held_by_something_else_is_reported_without_a_pid(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    with _held_without_a_pid(run / LOCK_NAME), pytest.raises(RunDirBusy) as err:
+        RunLock(run).acquire()
+    assert str(err.value) == f"{run} is in use by another tapegrad run; wait for it to finish or choose another --out"
 
 
 def test_the_lock_is_held_for_the_run_and_released_after(tmp_path, capsys):
