@@ -20,9 +20,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
+
+if TYPE_CHECKING:  # a child imports NumPy only after pinning its threads
+    import numpy as np
 
 # name -> (label, input, weight, padding, input needs grad): the convs of tapegrad/models.py
 LAYERS = {
@@ -96,7 +100,7 @@ def child(framework: str, case: str, threads: int, min_time: float) -> None:
     C.child_report({**C.timed({"fwd": fwd, "fwd+bwd": step}, min_time), "info": info})
 
 
-def numpy_row_split(x, w, g, pad: int, x_grad: bool):
+def numpy_row_split(x: np.ndarray, w: np.ndarray, g: np.ndarray, pad: int, x_grad: bool) -> tuple[Callable, Callable]:
     """(forward, forward_and_backward): conv2d (stride 1, padding `pad`) as tapegrad's kernel-row
     split (nn.functional._conv2d_row_split) computes it, written directly in NumPy with no
     framework and no allocation (every buffer made once, here): the batch-last copy padded along
