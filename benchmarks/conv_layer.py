@@ -107,7 +107,8 @@ def numpy_row_split(x: np.ndarray, w: np.ndarray, g: np.ndarray, pad: int, x_gra
     the width, im2col along the width, one GEMM of the stacked kernel rows, the kernel rows'
     shifted sums; backward, the sums' shifted copies of the cotangent, the two gradient GEMMs and
     the col2im along the width. What that composition costs at best, to compare with PyTorch:
-    tapegrad pays this plus its per-primitive overhead. x (B, C, H, W), w (O, C, kh, kw), g the
+    tapegrad pays at least this, plus its per-primitive overhead, fresh arrays per op, and its
+    row sums over the whole padded height where this sums only the output's rows. x (B, C, H, W), w (O, C, kh, kw), g the
     output's cotangent batch-last (O, Ho, Wo, B). Each callable returns views of what it computed:
     the output (O, Ho, Wo, B), then dw (O, C, kh, kw) and dx (B, C, H, W) or None."""
     import numpy as np

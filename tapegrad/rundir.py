@@ -141,7 +141,7 @@ def _running(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:  # it exists, owned by another user
-        return True
+        pass
     return True
 
 
