@@ -182,6 +182,8 @@ def _accumulate(table: dict[int, tuple[Tensor, Tensor]], t: Tensor, g: Tensor) -
 #: slot, _sum's local, _private's parameter, getrefcount's argument). More: someone else sees it.
 #: tests/autograd/test_engine_accumulate.py checks both ways: in place where private, never else.
 _PRIVATE_REFS = 4
+#: Below this many elements a fresh array is cheap and the checks are not (~1 µs).
+IN_PLACE_MIN = 1 << 14
 
 
 def _sum(a: Tensor, b: Tensor) -> Tensor:
@@ -195,7 +197,7 @@ def _sum(a: Tensor, b: Tensor) -> Tensor:
     if _Mode.grad_enabled:
         return a + b
     x, y = a.data, b.data
-    if _private(a, x) and _fits(x, y):
+    if x.size >= IN_PLACE_MIN and _private(a, x) and _fits(x, y):
         np.add(x, y, out=x)
         return a
     return Tensor._make(x + y)

@@ -30,6 +30,11 @@ class _CountingNumpy:
         return np.add(*args, **kwargs)
 
 
+@pytest.fixture(autouse=True)
+def small_arrays_too(monkeypatch):
+    monkeypatch.setattr(engine, "IN_PLACE_MIN", 1)  # the tests' arrays are small
+
+
 @pytest.fixture
 def counting(monkeypatch):
     spy = _CountingNumpy()
@@ -115,6 +120,13 @@ def test_sum_writes_only_an_array_nobody_else_holds():  # as in backward without
     held = ag.tensor(np.zeros(1))
     total = engine._sum(held, u)
     assert total is not held and total.shape == (4,)  # broadcast to a larger shape: a new array
+
+
+def test_small_arrays_get_a_fresh_sum(monkeypatch, counting):
+    monkeypatch.setattr(engine, "IN_PLACE_MIN", 1 << 14)
+    x = ag.tensor(np.random.default_rng(3).standard_normal((8, 3)), requires_grad=True)
+    _batch_norm_like(x).backward()
+    assert counting.in_place == 0
 
 
 def test_create_graph_records_the_sum():
