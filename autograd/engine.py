@@ -161,7 +161,7 @@ def _run(
                         continue
                     parent = a._node
                     if parent is not None:
-                        prev = node_grads.pop(parent, None)  # popped: the table's reference would block _sum's in-place add
+                        prev = node_grads.pop(parent, None)  # popped: the table's reference would block _sum
                         node_grads[parent] = r if prev is None else _sum(prev, r)
                     else:
                         _accumulate(leaf_grads, a, r)
@@ -190,7 +190,7 @@ def _sum(a: Tensor, b: Tensor) -> Tensor:
     """Add two cotangents: a recorded add under create_graph, else straight NumPy (no node to make).
 
     Without create_graph, into the first one's array when nothing else can see it (no other tensor,
-    view, saved output, hook or user holds it: reference counts say so), like NumPy's own elision
+    view, saved output, observer or caller holds it: reference counts say so), like NumPy's own elision
     of temporaries: a fresh full-size result costs an allocation and a write to cold memory
     (LeNet-BN's ten accumulations per step, nine of them batch norm's; measured in
     docs/benchmarks.md). The bits are the same either way."""
