@@ -9,6 +9,9 @@ prints per-round ratios torch/tapegrad (> 1: tapegrad faster) and their median, 
                                                                           # im2col matrices, the arithmetic floor
     python benchmarks/conv_layer.py --frameworks tapegrad torch numpy-rowsplit   # numpy-rowsplit: the kernel-row
                                       # split written directly in NumPy, every copy and GEMM, no framework
+    python benchmarks/conv_layer.py --threads 2 --frameworks tapegrad torch numpy-rowsplit numpy-rowsplit-parts
+                                      # numpy-rowsplit-parts: the same, one batch share per thread, each
+                                      # running the whole layer (one hand-off per call)
     python benchmarks/conv_layer.py --framework tapegrad --case lenet-bn2 --threads 1   # one child, by hand
 
 fwd+bwd is one forward and the backward of a fixed random cotangent (weight gradient, and the
@@ -82,6 +85,8 @@ def child(framework: str, case: str, threads: int, min_time: float) -> None:
             torch.nn.functional.conv2d(x, w, padding=pad).backward(g)
     elif framework == "numpy-rowsplit":
         fwd, step = numpy_row_split(xd, wd, gd.transpose(1, 2, 3, 0).copy(), pad, x_grad)
+    elif framework == "numpy-rowsplit-parts":
+        fwd, step = numpy_row_split_parts(xd, wd, gd.transpose(1, 2, 3, 0).copy(), pad, x_grad, threads)
     else:  # the GEMMs alone on ready-made im2col matrices: what the arithmetic costs at sgemm speed
         kk = ws[1] * ws[2] * ws[3]
         cols = rng.standard_normal((kk, out_shape[0] * out_shape[2] * out_shape[3])).astype(np.float32)
@@ -97,6 +102,11 @@ def child(framework: str, case: str, threads: int, min_time: float) -> None:
                 wm.T @ gm
 
     info = C.pin_threads(threads, torch)
+    if framework == "numpy-rowsplit-parts":  # the threads are the parts'; each BLAS call runs on one
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+        info["blas_threads_per_call"] = 1
     C.child_report({**C.timed({"fwd": fwd, "fwd+bwd": step}, min_time), "info": info})
 
 
@@ -151,9 +161,43 @@ def numpy_row_split(x: np.ndarray, w: np.ndarray, g: np.ndarray, pad: int, x_gra
     return forward, forward_backward
 
 
+def numpy_row_split_parts(x: np.ndarray, w: np.ndarray, g: np.ndarray, pad: int, x_grad: bool,
+                          parts: int) -> tuple[Callable, Callable]:
+    """numpy_row_split on `parts` contiguous batch shares, one thread each, every share running the
+    whole layer (forward, or forward and backward) with its own buffers: one hand-off per call
+    instead of one per op. What a small layer could reach on `parts` threads if its whole chain of
+    ops ran per batch share (no framework does that here). The shares' weight gradients are summed;
+    their outputs and input gradients stay in each share's buffers (a framework would also assemble
+    them). Each callable returns one numpy_row_split result per share, plus the summed dw."""
+    import numpy as np
+    from concurrent.futures import ThreadPoolExecutor
+
+    b = x.shape[0]
+    bounds = [b * k // parts for k in range(parts + 1)]
+    shares = [numpy_row_split(x[lo:hi], w, np.ascontiguousarray(g[..., lo:hi]), pad, x_grad)
+              for lo, hi in zip(bounds[:-1], bounds[1:])]
+    pool = ThreadPoolExecutor(parts - 1) if parts > 1 else None
+
+    def run(which: int) -> list:
+        futures = [pool.submit(share[which]) for share in shares[1:]] if pool else []
+        return [shares[0][which]()] + [f.result() for f in futures]
+
+    def forward():
+        return run(0)
+
+    def forward_backward():
+        results = run(1)
+        dw = results[0][1].copy()
+        for r in results[1:]:
+            dw += r[1]
+        return results, dw
+
+    return forward, forward_backward
+
+
 def main() -> None:
     args = C.parent_args(__doc__, default_rounds=2, default_threads=(1, 2),
-                         frameworks=("tapegrad", "torch", "numpy", "numpy-rowsplit"),
+                         frameworks=("tapegrad", "torch", "numpy", "numpy-rowsplit", "numpy-rowsplit-parts"),
                          default_frameworks=("tapegrad", "torch")).parse_args()  # ~2 min
     if args.framework:
         return child(args.framework, args.case[0], args.threads[0], args.min_time)

@@ -45,3 +45,28 @@ def test_the_row_split_floor_runs_as_a_benchmark_child():
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(next(ln for ln in out.stdout.splitlines() if ln.startswith("RESULT "))[len("RESULT "):])
     assert 0 < result["fwd"] < result["fwd+bwd"]
+
+
+@pytest.mark.parametrize("parts", [1, 2, 3])
+def test_the_per_thread_parts_compute_the_whole_layer(parts):
+    _, xs, ws, pad, x_grad = conv_layer.LAYERS["escontrela2"]
+    rng = np.random.default_rng(1)
+    x, w = rng.standard_normal((7,) + xs[1:]), rng.standard_normal(ws)
+    g = rng.standard_normal((ws[0], xs[2] - ws[2] + 1, xs[3] - ws[3] + 1, 7))
+    out, dw, dx = conv_layer.numpy_row_split(x, w, g, pad, x_grad)[1]()
+    forward, forward_backward = conv_layer.numpy_row_split_parts(x, w, g, pad, x_grad, parts)
+    results, dw_parts = forward_backward()
+    assert len(results) == parts
+    np.testing.assert_allclose(np.concatenate([r[0] for r in results], axis=-1), out, rtol=1e-12)
+    np.testing.assert_allclose(np.concatenate([r[2] for r in results], axis=0), dx, rtol=1e-12)
+    np.testing.assert_allclose(dw_parts, dw, rtol=1e-10)
+    np.testing.assert_allclose(np.concatenate(forward(), axis=-1), out, rtol=1e-12)
+
+
+def test_the_parts_floor_runs_as_a_benchmark_child_on_two_threads():
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "conv_layer.py"), "--framework",
+                          "numpy-rowsplit-parts", "--case", "escontrela2", "--threads", "2", "--min-time", "0.01"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(next(ln for ln in out.stdout.splitlines() if ln.startswith("RESULT "))[len("RESULT "):])
+    assert 0 < result["fwd"] < result["fwd+bwd"] and result["info"]["blas_threads_per_call"] == 1
