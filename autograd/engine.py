@@ -197,15 +197,16 @@ def _sum(a: Tensor, b: Tensor) -> Tensor:
     if _Mode.grad_enabled:
         return a + b
     x, y = a.data, b.data
-    if x.size >= IN_PLACE_MIN and _private(a, x) and _fits(x, y):
+    if _private(a, x) and _fits(x, y):
         np.add(x, y, out=x)
         return a
     return Tensor._make(x + y)
 
 
 def _private(t: Tensor, x: np.ndarray) -> bool:
-    """x (t's array) is a plain writeable array of its own that only the engine's t refers to."""
-    return (type(x) is np.ndarray and x.flags.owndata and x.flags.writeable
+    """x (t's array) is a plain writeable array of its own, large enough to be worth it, that only the
+    engine's t refers to. Anything but a plain ndarray (a trace's or a transform's array) is not."""
+    return (type(x) is np.ndarray and x.size >= IN_PLACE_MIN and x.flags.owndata and x.flags.writeable
             and sys.getrefcount(x) <= _PRIVATE_REFS and sys.getrefcount(t) <= _PRIVATE_REFS)
 
 

@@ -92,6 +92,10 @@ def test_what_an_observer_kept_is_never_written():
         np.testing.assert_array_equal(r.data, seen)
 
 
+class _Subclass(np.ndarray):
+    pass
+
+
 @ag.no_grad()
 def test_sum_writes_only_an_array_nobody_else_holds():  # as in backward without create_graph
     u = ag.tensor(np.ones(4))
@@ -113,6 +117,10 @@ def test_sum_writes_only_an_array_nobody_else_holds():  # as in backward without
     same = ag.Tensor._make(held.data)  # another tensor on the same array
     total = engine._sum(held, u)
     assert total is not held and same.data[0] == 0.0
+
+    held = ag.Tensor._make(np.zeros(4).view(_Subclass))  # a trace's arrays are an ndarray subclass
+    total = engine._sum(held, u)
+    assert total is not held and held.data[0] == 0.0
 
     held = ag.tensor(np.zeros(4, np.float32))
     total = engine._sum(held, ag.tensor(np.ones(4)))
