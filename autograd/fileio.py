@@ -1,17 +1,19 @@
-"""One atomic file write for every file tapegrad saves: checkpoints, reports, datasets.
+"""One atomic file write for every file tapegrad saves (checkpoints, reports, datasets), and one way
+to open the .npz files it reads.
 
 Readers see the old file or the whole new one, never a partial file: the data goes to a temporary
 file in the same folder, is flushed and fsynced, gets the mode a plain open() would give, and is
 renamed over the target; the rename itself is made durable with an fsync of the folder. On any
 failure the temporary file is removed and the previous file is intact.
 
-Standard library only: the data package uses it without importing the engine.
+Standard library and NumPy only: the data package uses it without importing the engine.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
-from typing import BinaryIO, Callable, Union
+from typing import BinaryIO, Callable, Iterator, Union
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -59,3 +61,14 @@ def _fsync_dir(directory: str) -> None:
         pass
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def read_npz(path: PathLike) -> Iterator["numpy.lib.npyio.NpzFile"]:
+    """np.load(path) of an .npz, without pickles, whose file is closed on every error. The file is
+    opened here, not by np.load: np.load leaves its own handle open when the zip directory is
+    unreadable (a truncated download), and the caller's error would leak it."""
+    import numpy as np
+
+    with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as archive:
+        yield archive

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from autograd.fileio import atomic_write
+from autograd.fileio import atomic_write, read_npz
 from autograd.tensor import Tensor
 
 MANIFEST_KEY = "__tapegrad_manifest__"
@@ -110,7 +110,7 @@ def load(path: PathLike) -> Any:
     if not zipfile.is_zipfile(path):
         raise CheckpointError(f"load: {path!r} is not a checkpoint: not an .npz (zip) archive, or it is truncated")
     try:
-        with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as npz:  # closed on any error
+        with read_npz(path) as npz:
             if MANIFEST_KEY not in npz.files:
                 raise CheckpointError(
                     f"load: {path!r} is an .npz file without a tapegrad manifest (written by numpy.savez, "

@@ -38,12 +38,17 @@ def test_numpy_row_split_computes_the_conv_and_its_gradients(case):
         assert dx is None
 
 
-def test_the_row_split_floor_runs_as_a_benchmark_child():
-    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "conv_layer.py"), "--framework", "numpy-rowsplit",
-                          "--case", "escontrela2", "--threads", "1", "--min-time", "0.01"],
+def _child(framework: str, threads: int) -> dict:
+    """conv_layer.py's child for `framework` on escontrela2, briefly; its RESULT line."""
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "conv_layer.py"), "--framework", framework,
+                          "--case", "escontrela2", "--threads", str(threads), "--min-time", "0.01"],
                          capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
-    result = json.loads(next(ln for ln in out.stdout.splitlines() if ln.startswith("RESULT "))[len("RESULT "):])
+    return json.loads(next(ln for ln in out.stdout.splitlines() if ln.startswith("RESULT "))[len("RESULT "):])
+
+
+def test_the_row_split_floor_runs_as_a_benchmark_child():
+    result = _child("numpy-rowsplit", 1)
     assert 0 < result["fwd"] < result["fwd+bwd"]
 
 
@@ -64,9 +69,5 @@ def test_the_per_thread_parts_compute_the_whole_layer(parts):
 
 
 def test_the_parts_floor_runs_as_a_benchmark_child_on_two_threads():
-    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "conv_layer.py"), "--framework",
-                          "numpy-rowsplit-parts", "--case", "escontrela2", "--threads", "2", "--min-time", "0.01"],
-                         capture_output=True, text=True, cwd=ROOT, timeout=120)
-    assert out.returncode == 0, out.stderr[-2000:]
-    result = json.loads(next(ln for ln in out.stdout.splitlines() if ln.startswith("RESULT "))[len("RESULT "):])
+    result = _child("numpy-rowsplit-parts", 2)
     assert 0 < result["fwd"] < result["fwd+bwd"] and result["info"]["blas_threads_per_call"] == 1

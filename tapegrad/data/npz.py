@@ -20,6 +20,8 @@ from typing import Optional
 
 import numpy as np
 
+from autograd.fileio import read_npz
+
 from .arrays import ArrayDataset, sparse_label_note
 from .errors import DataError, DataFileError, DataLayoutError, DatasetNotFoundError, DataTypeError
 from .idx import PathLike
@@ -124,9 +126,7 @@ def _read(path: PathLike) -> tuple[dict[str, np.ndarray], tuple[str, ...], list[
     name = os.fspath(path)
     _check_is_npz(Path(path), name)
     try:
-        # the file is opened here, not by np.load: np.load leaves its own handle open when the zip
-        # directory is unreadable (a truncated download), and the error below would leak it
-        with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as archive:
+        with read_npz(path) as archive:
             found = sorted(archive.files)
             keys = _pick_layout(found, name)
             arrays = {key: _member(archive, key, name) for key in keys}
